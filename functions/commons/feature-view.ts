@@ -1,0 +1,220 @@
+// Feature views: the one source of truth for what a view's features are, their types, and the
+// online table that holds them. Loaded from resources/feature-views/<view>.yml by the functions,
+// the schema generators and (through its own reader of the same file) the Spark job.
+import { readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/** Column types a raw file may declare. */
+export const SOURCE_TYPES = ["double", "int", "bigint", "string"] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+/** Aggregate functions a feature may apply over a window of days. */
+export const AGGREGATES = ["sum", "count", "max", "mean", "stddev"] as const;
+export type Aggregate = (typeof AGGREGATES)[number];
+
+/** Online-table columns that every view has besides its features. */
+export const RESERVED_COLUMNS = ["entity_id", "feature_date", "updated_at"] as const;
+
+// Lower-case identifiers are valid, unquoted, in CQL, Spark SQL and Delta alike.
+const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,47}$/, "must be lower-case letters, digits and _, starting with a letter");
+
+const sourceColumnSchema = z.strictObject({ name: identifier, type: z.enum(SOURCE_TYPES) });
+
+const passthroughFeatureSchema = z.strictObject({ name: identifier, passthrough: identifier });
+const aggregateFeatureSchema = z.strictObject({
+  name: identifier,
+  aggregate: z.enum(AGGREGATES),
+  source: identifier,
+  window_days: z.number().int().min(1).max(3660),
+});
+
+const featureViewFileSchema = z.strictObject({
+  name: identifier,
+  description: z.string().min(1),
+  version: z.number().int().min(1),
+  entity: z.strictObject({
+    column: identifier,
+    type: z.literal("string"),
+    id_pattern: z.string().min(1),
+  }),
+  event_date: z.strictObject({ column: identifier, format: z.literal("yyyy-MM-dd") }),
+  source: z.strictObject({ columns: z.array(sourceColumnSchema).min(1) }),
+  features: z.array(z.union([passthroughFeatureSchema, aggregateFeatureSchema])).min(1),
+  online: z.strictObject({
+    table: identifier,
+    ttl_days: z.number().int().min(0).max(3650),
+  }),
+});
+
+export type FeatureViewFile = z.infer<typeof featureViewFileSchema>;
+
+/** A feature with its resolved output type. */
+export interface FeatureDefinition {
+  readonly name: string;
+  readonly type: SourceType;
+  readonly kind: "passthrough" | "aggregate";
+  readonly source: string;
+  readonly aggregate?: Aggregate;
+  readonly windowDays?: number;
+}
+
+export interface FeatureView {
+  readonly name: string;
+  readonly description: string;
+  readonly entityColumn: string;
+  readonly entityIdPattern: RegExp;
+  readonly eventDateColumn: string;
+  /** Raw CSV header, in order: entity, date, then the source columns. */
+  readonly rawHeader: readonly string[];
+  readonly sourceColumns: ReadonlyArray<{ name: string; type: SourceType }>;
+  readonly features: readonly FeatureDefinition[];
+  readonly featureNames: ReadonlySet<string>;
+  readonly onlineTable: string;
+  readonly ttlSeconds: number;
+}
+
+export class FeatureViewError extends Error {
+  override name = "FeatureViewError";
+}
+
+/** The type an aggregate produces from its input type. */
+export function aggregateOutputType(aggregate: Aggregate, input: SourceType): SourceType {
+  switch (aggregate) {
+    case "count":
+      return "int";
+    case "mean":
+    case "stddev":
+      return "double";
+    case "sum":
+      return input === "double" ? "double" : "bigint";
+    case "max":
+      return input;
+  }
+}
+
+/** Validates a parsed view file and resolves feature types; `origin` names the file in errors. */
+export function parseFeatureView(raw: unknown, origin: string): FeatureView {
+  const result = featureViewFileSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new FeatureViewError(`Invalid feature view ${origin}: ${issues.join("; ")}`);
+  }
+  const file = result.data;
+  const fail = (message: string): never => {
+    throw new FeatureViewError(`Invalid feature view ${origin}: ${message}`);
+  };
+
+  let idPattern: RegExp;
+  try {
+    idPattern = new RegExp(file.entity.id_pattern);
+  } catch {
+    return fail(`entity.id_pattern is not a valid regular expression`);
+  }
+  if (!file.entity.id_pattern.startsWith("^") || !file.entity.id_pattern.endsWith("$")) {
+    fail("entity.id_pattern must be anchored with ^ and $");
+  }
+
+  const sourceTypes = new Map<string, SourceType>();
+  for (const column of file.source.columns) {
+    if (sourceTypes.has(column.name)) fail(`source column ${column.name} is declared twice`);
+    if (column.name === file.entity.column || column.name === file.event_date.column) {
+      fail(`source column ${column.name} repeats the entity or date column`);
+    }
+    sourceTypes.set(column.name, column.type);
+  }
+
+  const features: FeatureDefinition[] = [];
+  const seen = new Set<string>();
+  for (const feature of file.features) {
+    if (seen.has(feature.name)) fail(`feature ${feature.name} is declared twice`);
+    if ((RESERVED_COLUMNS as readonly string[]).includes(feature.name)) {
+      fail(`feature name ${feature.name} is reserved for the online table`);
+    }
+    seen.add(feature.name);
+    if ("passthrough" in feature) {
+      const type = sourceTypes.get(feature.passthrough);
+      if (type === undefined)
+        fail(`feature ${feature.name} copies unknown source column ${feature.passthrough}`);
+      features.push({
+        name: feature.name,
+        type: type as SourceType,
+        kind: "passthrough",
+        source: feature.passthrough,
+      });
+    } else {
+      const input = sourceTypes.get(feature.source);
+      if (input === undefined)
+        fail(`feature ${feature.name} aggregates unknown source column ${feature.source}`);
+      if (input === "string") fail(`feature ${feature.name} aggregates non-numeric column ${feature.source}`);
+      features.push({
+        name: feature.name,
+        type: aggregateOutputType(feature.aggregate, input as SourceType),
+        kind: "aggregate",
+        source: feature.source,
+        aggregate: feature.aggregate,
+        windowDays: feature.window_days,
+      });
+    }
+  }
+
+  return {
+    name: file.name,
+    description: file.description,
+    entityColumn: file.entity.column,
+    entityIdPattern: idPattern,
+    eventDateColumn: file.event_date.column,
+    rawHeader: [file.entity.column, file.event_date.column, ...file.source.columns.map((c) => c.name)],
+    sourceColumns: file.source.columns,
+    features,
+    featureNames: new Set(features.map((f) => f.name)),
+    onlineTable: file.online.table,
+    ttlSeconds: file.online.ttl_days * 86_400,
+  };
+}
+
+/** Loads one view file (YAML or JSON). */
+export function loadFeatureViewFile(path: string): FeatureView {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new FeatureViewError(`Cannot read feature view ${path}: ${(error as Error).message}`);
+  }
+  const view = parseFeatureView(raw, path);
+  const expected = basename(path).replace(/\.(ya?ml|json)$/, "");
+  if (view.name !== expected) {
+    throw new FeatureViewError(
+      `Feature view ${path} declares name "${view.name}"; the file must be ${view.name}.yml`,
+    );
+  }
+  return view;
+}
+
+/** Loads every view in a directory, keyed by name. Two views may not share an online table. */
+export function loadFeatureViews(dir: string): ReadonlyMap<string, FeatureView> {
+  const files = readdirSync(dir)
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .sort();
+  if (files.length === 0) throw new FeatureViewError(`No feature views found in ${dir}`);
+  const views = new Map<string, FeatureView>();
+  const tables = new Map<string, string>();
+  for (const file of files) {
+    const view = loadFeatureViewFile(join(dir, file));
+    const owner = tables.get(view.onlineTable);
+    if (owner !== undefined) {
+      throw new FeatureViewError(
+        `Feature views ${owner} and ${view.name} both use online table ${view.onlineTable}`,
+      );
+    }
+    tables.set(view.onlineTable, view.name);
+    views.set(view.name, view);
+  }
+  return views;
+}
+
+/** Default location of the view files, relative to the project (or Lambda task) root. */
+export const DEFAULT_FEATURE_VIEWS_DIR = "resources/feature-views";

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates .local/venv with the pinned Python packages (pyspark, delta-spark, test tools).
+# Idempotent: reinstalls only when requirements.txt changed since the last successful run.
+. "$(dirname "$0")/lib.sh"
+
+install_python() {
+  local stamp="$VENV/.requirements.sha256"
+  local want; want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "python: .local/venv is up to date"
+    return 0
+  fi
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "python: creating .local/venv ($(python3 --version))"
+    python3 -m venv "$VENV"
+  fi
+  log "python: installing requirements.txt (pyspark is ~300 MB on a first run)"
+  "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off -q -r "$ROOT/requirements.txt"
+  echo "$want" > "$stamp"
+  log "python: done"
+}
+
+with_lock python install_python
