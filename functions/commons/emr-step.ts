@@ -1,0 +1,185 @@
+// The feature job as an EMR step: pure builders for the spark-submit arguments, the step and the
+// transient-cluster request. Pure so the local job runner can run exactly the same arguments with
+// a local spark-submit, and so tests can assert the requests without any AWS client.
+import type { RunJobFlowCommandInput, StepConfig } from "@aws-sdk/client-emr";
+
+export const JOB_MODES = ["full", "incremental"] as const;
+export type JobMode = (typeof JOB_MODES)[number];
+
+/** File name of the Keyspaces driver profile; `--files` puts it in the driver's working directory. */
+export const DRIVER_PROFILE_FILE = "keyspaces-application.conf";
+
+/** One run of the feature job over some raw files of one view. */
+export interface FeatureJobRun {
+  readonly view: string;
+  readonly inputs: readonly string[];
+  readonly mode: JobMode;
+  readonly runId: string;
+}
+
+/** Where the job's code, configuration and outputs live (s3:// URIs on AWS, paths locally). */
+export interface SparkJobLocations {
+  readonly jobScript: string;
+  readonly pyFiles: string;
+  readonly driverProfile: string;
+  readonly jars: readonly string[];
+  readonly featureView: (view: string) => string;
+  readonly offlineUri: string;
+  readonly rejectsUri: (view: string, runId: string) => string;
+  readonly summaryUri: (view: string, runId: string) => string;
+  readonly keyspace: string;
+}
+
+/** The artifact layout that `sls deploy` uploads (see resources/plugins/upload-artifacts.cjs). */
+export const ARTIFACT_KEYS = {
+  jobScript: "spark/feature_job.py",
+  pyFiles: "spark/feature_store.zip",
+  driverProfile: `spark/conf/${DRIVER_PROFILE_FILE}`,
+  jarsPrefix: "jars/",
+  featureViewsPrefix: "feature-views/",
+  runsPrefix: "runs/",
+  emrLogsPrefix: "emr-logs/",
+} as const;
+
+export function s3JobLocations(options: {
+  artifactsBucket: string;
+  offlineBucket: string;
+  keyspace: string;
+  jars: readonly string[];
+}): SparkJobLocations {
+  const artifacts = `s3://${options.artifactsBucket}`;
+  const offline = `s3://${options.offlineBucket}`;
+  return {
+    jobScript: `${artifacts}/${ARTIFACT_KEYS.jobScript}`,
+    pyFiles: `${artifacts}/${ARTIFACT_KEYS.pyFiles}`,
+    driverProfile: `${artifacts}/${ARTIFACT_KEYS.driverProfile}`,
+    jars: options.jars,
+    featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${view}.yml`,
+    offlineUri: `${offline}/delta`,
+    rejectsUri: (view, runId) => `${offline}/rejects/${view}/${runId}`,
+    summaryUri: (view, runId) => `${artifacts}/${ARTIFACT_KEYS.runsPrefix}${view}/${runId}/summary.json`,
+    keyspace: options.keyspace,
+  };
+}
+
+/**
+ * The spark-submit command line of one run: Spark options first, then the job script and its own
+ * arguments (the contract in docs/SPARK_JOB.md). `deployMode` is "client" for the local runner.
+ */
+export function sparkSubmitArgs(
+  run: FeatureJobRun,
+  at: SparkJobLocations,
+  deployMode: "cluster" | "client" = "cluster",
+): string[] {
+  const sparkOptions = [
+    "--deploy-mode",
+    deployMode,
+    ...(at.jars.length > 0 ? ["--jars", at.jars.join(",")] : []),
+    "--py-files",
+    at.pyFiles,
+    "--files",
+    at.driverProfile,
+    "--conf",
+    `spark.cassandra.connection.config.profile.path=${DRIVER_PROFILE_FILE}`,
+  ];
+  const jobArgs = [
+    "--view",
+    run.view,
+    ...run.inputs.flatMap((input) => ["--input", input]),
+    "--mode",
+    run.mode,
+    "--feature-view",
+    at.featureView(run.view),
+    "--offline-uri",
+    at.offlineUri,
+    "--rejects-uri",
+    at.rejectsUri(run.view, run.runId),
+    "--summary-uri",
+    at.summaryUri(run.view, run.runId),
+    "--run-id",
+    run.runId,
+    "--keyspace",
+    at.keyspace,
+    "--cassandra-profile",
+    DRIVER_PROFILE_FILE,
+  ];
+  return ["spark-submit", ...sparkOptions, at.jobScript, ...jobArgs];
+}
+
+/** Step names are how a person finds a run in the EMR console: view, mode and run id. */
+export function featureJobStepName(run: FeatureJobRun): string {
+  return `feature-job ${run.view} ${run.mode} ${run.runId}`;
+}
+
+/**
+ * The EMR step running spark-submit through command-runner.jar. A failed step on a shared
+ * cluster must not stop the cluster; a transient cluster has nothing else to do, so it ends.
+ */
+export function featureJobStep(run: FeatureJobRun, at: SparkJobLocations, transient: boolean): StepConfig {
+  return {
+    Name: featureJobStepName(run),
+    ActionOnFailure: transient ? "TERMINATE_CLUSTER" : "CONTINUE",
+    HadoopJarStep: { Jar: "command-runner.jar", Args: sparkSubmitArgs(run, at) },
+  };
+}
+
+export interface TransientClusterSettings {
+  readonly namePrefix: string;
+  readonly releaseLabel: string;
+  readonly primaryInstanceType: string;
+  readonly coreInstanceType: string;
+  readonly coreInstanceCount: number;
+  readonly serviceRole: string;
+  readonly instanceProfile: string;
+  readonly subnetId?: string | undefined;
+  readonly logUri: string;
+}
+
+/**
+ * RunJobFlow for a cluster that runs this one step and terminates: Spark with Delta enabled
+ * (delta-defaults), logs in the artifacts bucket, and the tag AmazonEMRServicePolicy_v2 requires
+ * on resources the service role manages.
+ */
+export function transientClusterRequest(
+  run: FeatureJobRun,
+  step: StepConfig,
+  settings: TransientClusterSettings,
+): RunJobFlowCommandInput {
+  return {
+    Name: `${settings.namePrefix} ${run.view} ${run.runId}`.slice(0, 256),
+    ReleaseLabel: settings.releaseLabel,
+    Applications: [{ Name: "Spark" }],
+    Configurations: [{ Classification: "delta-defaults", Properties: { "delta.enabled": "true" } }],
+    Instances: {
+      InstanceGroups: [
+        {
+          Name: "primary",
+          InstanceRole: "MASTER",
+          Market: "ON_DEMAND",
+          InstanceType: settings.primaryInstanceType,
+          InstanceCount: 1,
+        },
+        {
+          Name: "core",
+          InstanceRole: "CORE",
+          Market: "ON_DEMAND",
+          InstanceType: settings.coreInstanceType,
+          InstanceCount: settings.coreInstanceCount,
+        },
+      ],
+      KeepJobFlowAliveWhenNoSteps: false,
+      TerminationProtected: false,
+      ...(settings.subnetId ? { Ec2SubnetId: settings.subnetId } : {}),
+    },
+    Steps: [step],
+    LogUri: settings.logUri,
+    ServiceRole: settings.serviceRole,
+    JobFlowRole: settings.instanceProfile,
+    VisibleToAllUsers: true,
+    Tags: [
+      { Key: "for-use-with-amazon-emr-managed-policies", Value: "true" },
+      { Key: "feature-store:view", Value: run.view },
+      { Key: "feature-store:run-id", Value: run.runId },
+    ],
+  };
+}

@@ -1,0 +1,44 @@
+// Settings the feature job needs wherever it is started from (submit, ingest, the local runner):
+// bucket names, keyspace and the EMR placement. Read once per process through readConfig.
+import { z } from "zod";
+import { readConfig } from "./config.js";
+
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name");
+const positiveInt = z.coerce.number().int().positive();
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+export const featureJobConfigSchema = z.object({
+  FEATURE_VIEWS_DIR: z.string().min(1).default("resources/feature-views"),
+  RAW_BUCKET: bucketName,
+  OFFLINE_BUCKET: bucketName,
+  ARTIFACTS_BUCKET: bucketName,
+  KEYSPACE: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier"),
+  /** A long-running cluster to add steps to; unset or empty starts a transient cluster per job. */
+  EMR_CLUSTER_ID: optionalText.pipe(
+    z
+      .string()
+      .regex(/^j-[A-Z0-9]{1,64}$/, "must be a cluster id")
+      .optional(),
+  ),
+  EMR_RELEASE_LABEL: z
+    .string()
+    .regex(/^emr-7\.\d+\.\d+$/, "must be an EMR 7.x release label")
+    .default("emr-7.10.0"),
+  EMR_PRIMARY_INSTANCE_TYPE: z.string().min(1).default("m6g.xlarge"),
+  EMR_CORE_INSTANCE_TYPE: z.string().min(1).default("m6g.xlarge"),
+  EMR_CORE_INSTANCE_COUNT: positiveInt.default(2),
+  EMR_SERVICE_ROLE: optionalText,
+  EMR_INSTANCE_PROFILE: optionalText,
+  EMR_SUBNET_ID: optionalText,
+  /** Names the transient clusters, e.g. feature-store-dev. */
+  STACK_NAME: z.string().min(1).default("feature-store"),
+});
+
+export type FeatureJobConfig = z.infer<typeof featureJobConfigSchema>;
+
+export function readFeatureJobConfig(env: NodeJS.ProcessEnv = process.env): FeatureJobConfig {
+  return readConfig(featureJobConfigSchema, env);
+}

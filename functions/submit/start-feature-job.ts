@@ -1,0 +1,167 @@
+// Starts one run of the Spark feature job on EMR: a step on the configured cluster, or a
+// transient cluster when none is configured. The one code path both submit (by hand, backfills)
+// and ingest (each new raw file) use.
+import { AddJobFlowStepsCommand, type EMRClient, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { z } from "zod";
+import {
+  ARTIFACT_KEYS,
+  type FeatureJobRun,
+  featureJobStep,
+  featureJobStepName,
+  JOB_MODES,
+  s3JobLocations,
+  transientClusterRequest,
+} from "../commons/emr-step.js";
+import { InvalidRequestError } from "../commons/errors.js";
+import type { FeatureJobConfig } from "../commons/feature-job-config.js";
+import type { FeatureView } from "../commons/feature-view.js";
+import { listObjectKeys, parseS3Uri } from "../commons/s3-object.js";
+
+const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const featureJobRequestSchema = z.strictObject({
+  view: z.string().min(1).max(64),
+  inputs: z.array(z.string().min(1).max(1100)).min(1).max(500),
+  mode: z.enum(JOB_MODES),
+  runId: z.string().regex(RUN_ID_PATTERN, "must be 1-64 letters, digits, _ . -").optional(),
+});
+
+export type FeatureJobRequest = z.infer<typeof featureJobRequestSchema>;
+
+export interface FeatureJobStarted {
+  readonly runId: string;
+  readonly clusterId: string;
+  readonly stepIds: readonly string[];
+  readonly stepName: string;
+  /** True when a transient cluster was started for this run. */
+  readonly transientCluster: boolean;
+}
+
+export interface FeatureJobDependencies {
+  readonly emr: EMRClient;
+  readonly s3: S3Client;
+  readonly config: FeatureJobConfig;
+  readonly views: ReadonlyMap<string, FeatureView>;
+  readonly now?: () => Date;
+  readonly randomSuffix?: () => string;
+}
+
+/** A sortable, unique run id: UTC timestamp plus a random suffix, e.g. 20261126T184500Z-3f9a1c. */
+export function newRunId(now: Date, suffix: string): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
+  return `${stamp}-${suffix}`;
+}
+
+/** Checks the request against the views and the raw bucket; throws InvalidRequestError. */
+export function validateFeatureJobRequest(
+  input: unknown,
+  views: ReadonlyMap<string, FeatureView>,
+  rawBucket: string,
+): FeatureJobRequest {
+  const parsed = featureJobRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(request)"}: ${i.message}`);
+    throw new InvalidRequestError(`Invalid feature job request: ${issues.join("; ")}`);
+  }
+  const request = parsed.data;
+  if (!views.has(request.view)) {
+    throw new InvalidRequestError(
+      `Unknown feature view "${request.view}"; known views: ${[...views.keys()].join(", ")}`,
+    );
+  }
+  const prefix = `raw/${request.view}/`;
+  for (const uri of request.inputs) {
+    const at = parseS3Uri(uri);
+    const problem =
+      at === undefined
+        ? "is not an s3:// URI"
+        : at.bucket !== rawBucket
+          ? `is not in the raw bucket ${rawBucket}`
+          : !at.key.startsWith(prefix) || at.key.split("/").includes("..")
+            ? `is not under ${prefix}`
+            : !at.key.endsWith(".csv")
+              ? "is not a .csv file"
+              : undefined;
+    if (problem) throw new InvalidRequestError(`Input ${uri} ${problem}`);
+  }
+  if (new Set(request.inputs).size !== request.inputs.length) {
+    throw new InvalidRequestError("Inputs must not repeat a file");
+  }
+  return request;
+}
+
+/** The jars the job needs, as uploaded by `sls deploy` under jars/ in the artifacts bucket. */
+async function artifactJars(s3: S3Client, artifactsBucket: string): Promise<string[]> {
+  const keys = await listObjectKeys(s3, artifactsBucket, ARTIFACT_KEYS.jarsPrefix);
+  return keys.filter((k) => k.endsWith(".jar")).map((k) => `s3://${artifactsBucket}/${k}`);
+}
+
+export async function startFeatureJob(
+  input: unknown,
+  deps: FeatureJobDependencies,
+): Promise<FeatureJobStarted> {
+  const { config } = deps;
+  const request = validateFeatureJobRequest(input, deps.views, config.RAW_BUCKET);
+  const now = deps.now?.() ?? new Date();
+  const suffix = deps.randomSuffix?.() ?? Math.random().toString(16).slice(2, 8).padEnd(6, "0");
+  const run: FeatureJobRun = {
+    view: request.view,
+    inputs: request.inputs,
+    mode: request.mode,
+    runId: request.runId ?? newRunId(now, suffix),
+  };
+  const locations = s3JobLocations({
+    artifactsBucket: config.ARTIFACTS_BUCKET,
+    offlineBucket: config.OFFLINE_BUCKET,
+    keyspace: config.KEYSPACE,
+    jars: await artifactJars(deps.s3, config.ARTIFACTS_BUCKET),
+  });
+  const stepName = featureJobStepName(run);
+
+  if (config.EMR_CLUSTER_ID) {
+    const response = await deps.emr.send(
+      new AddJobFlowStepsCommand({
+        JobFlowId: config.EMR_CLUSTER_ID,
+        Steps: [featureJobStep(run, locations, false)],
+      }),
+    );
+    return {
+      runId: run.runId,
+      clusterId: config.EMR_CLUSTER_ID,
+      stepIds: response.StepIds ?? [],
+      stepName,
+      transientCluster: false,
+    };
+  }
+
+  if (!config.EMR_SERVICE_ROLE || !config.EMR_INSTANCE_PROFILE) {
+    throw new Error("EMR_SERVICE_ROLE and EMR_INSTANCE_PROFILE are required when EMR_CLUSTER_ID is not set");
+  }
+  const response = await deps.emr.send(
+    new RunJobFlowCommand(
+      transientClusterRequest(run, featureJobStep(run, locations, true), {
+        namePrefix: config.STACK_NAME,
+        releaseLabel: config.EMR_RELEASE_LABEL,
+        primaryInstanceType: config.EMR_PRIMARY_INSTANCE_TYPE,
+        coreInstanceType: config.EMR_CORE_INSTANCE_TYPE,
+        coreInstanceCount: config.EMR_CORE_INSTANCE_COUNT,
+        serviceRole: config.EMR_SERVICE_ROLE,
+        instanceProfile: config.EMR_INSTANCE_PROFILE,
+        subnetId: config.EMR_SUBNET_ID,
+        logUri: `s3://${config.ARTIFACTS_BUCKET}/${ARTIFACT_KEYS.emrLogsPrefix}`,
+      }),
+    ),
+  );
+  // RunJobFlow does not return step ids; they are listed on the new cluster (one step).
+  return {
+    runId: run.runId,
+    clusterId: response.JobFlowId ?? "",
+    stepIds: [],
+    stepName,
+    transientCluster: true,
+  };
+}
