@@ -1,0 +1,290 @@
+// The online store adapter for Amazon Keyspaces (in AWS) and Apache Cassandra (on this machine):
+// its configuration schema, the driver client built from it, and the OnlineStore implementation
+// that reads one wide row per entity with prepared, idempotent, deadline-bounded statements.
+import { SigV4AuthProvider } from "aws-sigv4-auth-cassandra-plugin";
+import { Client, type ClientOptions, errors, policies, types } from "cassandra-driver";
+import { z } from "zod";
+import { StoreUnavailableError } from "./errors.js";
+import type { FeatureView, SourceType } from "./feature-view.js";
+import type { FeatureValue, OnlineRow, OnlineStore } from "./online-store.js";
+
+const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier");
+const positiveMs = (fallback: number) => z.coerce.number().int().min(1).max(60_000).default(fallback);
+
+/** Environment settings of the online store; read once through readConfig at module scope. */
+export const onlineStoreConfigSchema = z
+  .object({
+    /** `keyspaces` in AWS (TLS, SigV4, port 9142); `cassandra` for the local single node. */
+    ONLINE_STORE: z.enum(["keyspaces", "cassandra"]).default("cassandra"),
+    AWS_REGION: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as eu-west-1")
+      .optional(),
+    CASSANDRA_CONTACT_POINTS: z
+      .string()
+      .default("127.0.0.1")
+      .transform((value) => value.split(",").map((host) => host.trim()))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be a list of host names")).min(1)),
+    CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
+    CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
+    KEYSPACE: identifier.default("feature_store"),
+    // Keyspaces serves reads at LOCAL_ONE or LOCAL_QUORUM only; the local node accepts both too.
+    READ_CONSISTENCY: z.enum(["LOCAL_ONE", "LOCAL_QUORUM"]).default("LOCAL_ONE"),
+    /** Per-attempt read timeout of the driver. */
+    READ_TIMEOUT_MS: positiveMs(1000),
+    CONNECT_TIMEOUT_MS: positiveMs(2000),
+    /** Overall bound on one store call (connect + retries + speculative attempts): the 503 budget. */
+    STORE_DEADLINE_MS: positiveMs(1500),
+    /** Delay before a second, speculative attempt on another host (Keyspaces has many endpoints). */
+    SPECULATIVE_DELAY_MS: positiveMs(50),
+  })
+  .superRefine((config, ctx) => {
+    if (config.ONLINE_STORE === "keyspaces" && config.AWS_REGION === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["AWS_REGION"],
+        message: "is required when ONLINE_STORE is keyspaces",
+      });
+    }
+  });
+
+export type OnlineStoreConfig = z.infer<typeof onlineStoreConfigSchema>;
+
+/** Driver options for the configured store; exported so tests can check the security settings. */
+export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions {
+  const common: ClientOptions = {
+    socketOptions: {
+      connectTimeout: config.CONNECT_TIMEOUT_MS,
+      readTimeout: config.READ_TIMEOUT_MS,
+      keepAlive: true,
+      tcpNoDelay: true,
+    },
+    queryOptions: {
+      consistency: types.consistencies[config.READ_CONSISTENCY === "LOCAL_ONE" ? "localOne" : "localQuorum"],
+      // Reads are idempotent: retries and speculative executions are safe.
+      isIdempotent: true,
+      prepare: true,
+    },
+    policies: {
+      retry: new policies.retry.RetryPolicy(),
+      speculativeExecution: new policies.speculativeExecution.ConstantSpeculativeExecutionPolicy(
+        config.SPECULATIVE_DELAY_MS,
+        1,
+      ),
+      // A down store must come back within seconds in a long-lived (provisioned) container.
+      reconnection: new policies.reconnection.ExponentialReconnectionPolicy(250, 5000, true),
+    },
+    // Serving never reads table metadata; skipping the schema sync shortens the cold start and
+    // keeps the reads of system tables to what connecting needs.
+    isMetadataSyncEnabled: false,
+    pooling: { warmup: true },
+  };
+
+  if (config.ONLINE_STORE === "cassandra") {
+    return {
+      ...common,
+      contactPoints: config.CASSANDRA_CONTACT_POINTS,
+      localDataCenter: config.CASSANDRA_LOCAL_DC,
+      protocolOptions: { port: config.CASSANDRA_PORT },
+    };
+  }
+  const region = config.AWS_REGION as string;
+  const host = `cassandra.${region}.amazonaws.com`;
+  return {
+    ...common,
+    contactPoints: [host],
+    localDataCenter: region,
+    protocolOptions: { port: 9142 },
+    // Node's default trust store holds the Amazon/Starfield roots Keyspaces chains to; the
+    // certificate is verified against the endpoint name.
+    sslOptions: { servername: host, host, rejectUnauthorized: true },
+    // Credentials of the function's role, through the default provider chain; no passwords.
+    authProvider: new SigV4AuthProvider({ region }),
+  };
+}
+
+export function createCassandraClient(config: OnlineStoreConfig): Client {
+  return new Client(cassandraClientOptions(config));
+}
+
+// Driver failures that mean "the store cannot answer now" (as opposed to bugs such as a missing
+// table or a syntax error, which must surface as 500s).
+const TRANSIENT_RESPONSE_CODES: ReadonlySet<number> = new Set([
+  types.responseErrorCodes.unavailableException,
+  types.responseErrorCodes.overloaded,
+  types.responseErrorCodes.isBootstrapping,
+  types.responseErrorCodes.readTimeout,
+  types.responseErrorCodes.readFailure,
+]);
+
+export function isStoreUnavailable(error: unknown): boolean {
+  if (
+    error instanceof errors.NoHostAvailableError ||
+    error instanceof errors.OperationTimedOutError ||
+    error instanceof errors.BusyConnectionError
+  ) {
+    return true;
+  }
+  return error instanceof errors.ResponseError && TRANSIENT_RESPONSE_CODES.has(error.code);
+}
+
+/** How many distinct projections get their own prepared statement; beyond it, read all columns. */
+const MAX_PREPARED_PROJECTIONS = 128;
+
+export interface CassandraOnlineStoreOptions {
+  readonly client: Client;
+  readonly keyspace: string;
+  /** Bound on one getLatest call, connection attempts included. */
+  readonly deadlineMs: number;
+  readonly retryAfterSeconds?: number;
+}
+
+interface PreparedRead {
+  readonly cql: string;
+  readonly columns: ReadonlyArray<{ readonly name: string; readonly type: SourceType }>;
+}
+
+export class CassandraOnlineStore implements OnlineStore {
+  readonly #client: Client;
+  readonly #keyspace: string;
+  readonly #deadlineMs: number;
+  readonly #retryAfterSeconds: number;
+  readonly #reads = new Map<string, PreparedRead>();
+
+  constructor(options: CassandraOnlineStoreOptions) {
+    identifier.parse(options.keyspace);
+    this.#client = options.client;
+    this.#keyspace = options.keyspace;
+    this.#deadlineMs = options.deadlineMs;
+    this.#retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  }
+
+  /**
+   * Starts connecting (called during init so a provisioned container is warm). Never rejects:
+   * a store that is down at cold start is retried by the next read.
+   */
+  async connect(): Promise<boolean> {
+    try {
+      await this.#client.connect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async getLatest(
+    view: FeatureView,
+    entityIds: readonly string[],
+    features?: readonly string[],
+  ): Promise<ReadonlyArray<OnlineRow | undefined>> {
+    const read = this.#preparedRead(view, features);
+    const wanted = features === undefined ? undefined : new Set(features);
+    const uniqueIds = [...new Set(entityIds)];
+    // One single-partition read per id, concurrently: token-aware and cheap on Keyspaces,
+    // unlike a multi-partition IN.
+    const pending = Promise.all(
+      uniqueIds.map((id) => this.#client.execute(read.cql, [id], { prepare: true, isIdempotent: true })),
+    );
+    const results = await this.#withinDeadline(pending, view.name);
+    const rowsById = new Map<string, OnlineRow>();
+    results.forEach((result, index) => {
+      const row = result.first();
+      const id = uniqueIds[index] as string;
+      if (row !== null && row !== undefined) rowsById.set(id, toOnlineRow(id, row, read.columns, wanted));
+    });
+    return entityIds.map((id) => rowsById.get(id));
+  }
+
+  async close(): Promise<void> {
+    await this.#client.shutdown();
+  }
+
+  #preparedRead(view: FeatureView, features: readonly string[] | undefined): PreparedRead {
+    for (const name of features ?? []) {
+      // Column names are spliced into CQL: only the view's own validated names may get here.
+      if (!view.featureNames.has(name)) throw new Error(`Feature ${name} is not in view ${view.name}`);
+    }
+    const requested = features === undefined ? undefined : new Set(features);
+    // View order makes the statement independent of the order the caller listed features in.
+    let columns = view.features.filter((f) => requested === undefined || requested.has(f.name));
+    let key = `${view.name}:${columns.map((c) => c.name).join(",")}`;
+    if (!this.#reads.has(key) && this.#reads.size >= MAX_PREPARED_PROJECTIONS) {
+      columns = [...view.features];
+      key = `${view.name}:*`;
+    }
+    let read = this.#reads.get(key);
+    if (read === undefined) {
+      const list = ["entity_id", "feature_date", ...columns.map((c) => c.name)].join(", ");
+      read = {
+        cql: `SELECT ${list} FROM ${this.#keyspace}.${view.onlineTable} WHERE entity_id = ?`,
+        columns: columns.map((c) => ({ name: c.name, type: c.type })),
+      };
+      this.#reads.set(key, read);
+    }
+    return read;
+  }
+
+  async #withinDeadline<T>(work: Promise<T>, viewName: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new StoreUnavailableError(
+              `Online store did not answer within ${this.#deadlineMs} ms (view ${viewName})`,
+              this.#retryAfterSeconds,
+            ),
+          ),
+        this.#deadlineMs,
+      );
+    });
+    // The losing promise may still reject later; it must not become an unhandled rejection.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, deadline]);
+    } catch (error) {
+      if (isStoreUnavailable(error)) {
+        throw new StoreUnavailableError(
+          `Online store unavailable (view ${viewName})`,
+          this.#retryAfterSeconds,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function toOnlineRow(
+  entityId: string,
+  row: types.Row,
+  columns: PreparedRead["columns"],
+  wanted: ReadonlySet<string> | undefined,
+): OnlineRow {
+  const features: Record<string, FeatureValue> = {};
+  for (const column of columns) {
+    if (wanted === undefined || wanted.has(column.name)) {
+      features[column.name] = toFeatureValue(row.get(column.name), column.type);
+    }
+  }
+  const date: unknown = row.get("feature_date");
+  return { entityId, featureDate: date == null ? null : String(date), features };
+}
+
+/** Driver value → JSON value; see FeatureValue for the mapping. */
+export function toFeatureValue(value: unknown, type: SourceType): FeatureValue {
+  if (value === null || value === undefined) return null;
+  switch (type) {
+    case "double":
+    case "int":
+      return value as number;
+    case "bigint":
+      return (value as types.Long).toString();
+    case "string":
+      return value as string;
+  }
+}

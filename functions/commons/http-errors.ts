@@ -1,0 +1,58 @@
+// The one place that turns typed domain errors into HTTP responses. Registered as the last middy
+// middleware, so its onError runs first and every failure leaves as `{error:{code,message}}`.
+// 4xx messages are written for callers; 5xx bodies are fixed texts that never carry internals.
+import type { MiddlewareObj } from "@middy/core";
+import { EntityNotFoundError, InvalidRequestError, StoreUnavailableError } from "./errors.js";
+
+export interface JsonResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ErrorLogger {
+  warn(message: string, ...extra: unknown[]): void;
+  error(message: string, ...extra: unknown[]): void;
+}
+
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): JsonResponse {
+  return {
+    statusCode,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** Maps an error to its response; unknown errors become a bare 500. */
+export function errorResponse(error: unknown): JsonResponse {
+  const body = (code: string, message: string) => ({ error: { code, message } });
+  if (error instanceof InvalidRequestError) return jsonResponse(400, body("BAD_REQUEST", error.message));
+  if (error instanceof EntityNotFoundError) return jsonResponse(404, body("NOT_FOUND", error.message));
+  if (error instanceof StoreUnavailableError) {
+    return jsonResponse(503, body("STORE_UNAVAILABLE", "The feature store is temporarily unavailable"), {
+      "retry-after": String(error.retryAfterSeconds),
+    });
+  }
+  return jsonResponse(500, body("INTERNAL", "Internal error"));
+}
+
+/** Middy middleware: sets the error response and logs server-side failures with their cause. */
+export function httpErrors(options: { logger?: ErrorLogger } = {}): MiddlewareObj {
+  return {
+    onError: async (request) => {
+      const response = errorResponse(request.error);
+      if (response.statusCode >= 500) {
+        const log = response.statusCode === 503 ? options.logger?.warn : options.logger?.error;
+        log?.call(options.logger, "request failed", {
+          statusCode: response.statusCode,
+          error: request.error,
+        });
+      }
+      request.response = response;
+    },
+  };
+}

@@ -1,0 +1,199 @@
+// Domain logic of getFeatures: checks a feature request against the feature views and reads the
+// latest vectors from the online store. Knows nothing of HTTP or API Gateway; throws typed errors.
+import { z } from "zod";
+import { EntityNotFoundError, InvalidRequestError } from "../commons/errors.js";
+import type { FeatureView } from "../commons/feature-view.js";
+import type { FeatureValue, OnlineRow, OnlineStore } from "../commons/online-store.js";
+
+export const MAX_BATCH_IDS = 100;
+export const MAX_VIEWS_PER_READ = 10;
+const MAX_ENTITY_ID_LENGTH = 64;
+// Only names that could be a view or feature (CQL identifiers) are echoed back in error messages.
+const NAME = /^[a-z][a-z0-9_]{0,47}$/;
+const QUALIFIED_FEATURE = /^([a-z][a-z0-9_]{0,47})\.([a-z][a-z0-9_]{0,47})$/;
+
+const projectionSchema = z.array(z.string()).min(1, "features must name at least one feature").max(200);
+
+/** One entity, one or more views (read in parallel), optionally projected. */
+export const entityReadSchema = z.object({
+  views: z
+    .array(z.string())
+    .min(1, "at least one view is required")
+    .max(MAX_VIEWS_PER_READ, `at most ${MAX_VIEWS_PER_READ} views per read`),
+  entityId: z.string(),
+  features: projectionSchema.optional(),
+});
+export type EntityRead = z.infer<typeof entityReadSchema>;
+
+/** Up to MAX_BATCH_IDS entities of one view, answered in request order. */
+export const batchReadSchema = z.object({
+  view: z.string(),
+  entityIds: z
+    .array(z.string())
+    .min(1, "ids must list at least one id")
+    .max(MAX_BATCH_IDS, `ids may list at most ${MAX_BATCH_IDS} ids`),
+  features: projectionSchema.optional(),
+});
+export type BatchRead = z.infer<typeof batchReadSchema>;
+
+/** A view's vector for one entity. `featureDate` is the day the vector describes. */
+export interface FeatureVector {
+  readonly view: string;
+  readonly entityId: string;
+  readonly featureDate: string | null;
+  readonly features: Readonly<Record<string, FeatureValue>>;
+}
+
+export interface ViewVector {
+  readonly found: boolean;
+  readonly featureDate?: string | null;
+  readonly features?: Readonly<Record<string, FeatureValue>>;
+}
+
+/** Several views of one entity, keyed by view name in request order. */
+export interface MultiViewVector {
+  readonly entityId: string;
+  readonly views: Readonly<Record<string, ViewVector>>;
+}
+
+export type BatchItem =
+  | {
+      readonly entityId: string;
+      readonly found: true;
+      readonly featureDate: string | null;
+      readonly features: Readonly<Record<string, FeatureValue>>;
+    }
+  | { readonly entityId: string; readonly found: false };
+
+export interface BatchVectors {
+  readonly view: string;
+  readonly results: readonly BatchItem[];
+}
+
+export class FeatureReader {
+  constructor(
+    private readonly views: ReadonlyMap<string, FeatureView>,
+    private readonly store: OnlineStore,
+  ) {}
+
+  /** One view: the flat vector, or EntityNotFoundError. Several views: one entry per view. */
+  async readEntity(input: EntityRead): Promise<FeatureVector | MultiViewVector> {
+    const request = parse(entityReadSchema, input);
+    const views = this.resolveViews(request.views);
+    for (const view of views) checkEntityId(view, request.entityId);
+    const projection = resolveProjection(views, request.features);
+
+    const rows = await Promise.all(
+      views.map(async (view) => {
+        const [row] = await this.store.getLatest(view, [request.entityId], projection.get(view.name));
+        return row;
+      }),
+    );
+
+    if (views.length === 1) {
+      const [view] = views as [FeatureView];
+      const [row] = rows;
+      if (row === undefined) throw new EntityNotFoundError(`No ${view.name} features for this entity`);
+      return {
+        view: view.name,
+        entityId: request.entityId,
+        featureDate: row.featureDate,
+        features: row.features,
+      };
+    }
+    if (rows.every((row) => row === undefined)) {
+      throw new EntityNotFoundError(`No features for this entity in any requested view`);
+    }
+    const byView: Record<string, ViewVector> = {};
+    views.forEach((view, index) => {
+      byView[view.name] = toViewVector(rows[index]);
+    });
+    return { entityId: request.entityId, views: byView };
+  }
+
+  /** Many entities of one view; missing ids are marked `found: false`, order is kept. */
+  async readBatch(input: BatchRead): Promise<BatchVectors> {
+    const request = parse(batchReadSchema, input);
+    const [view] = this.resolveViews([request.view]) as [FeatureView];
+    for (const id of request.entityIds) checkEntityId(view, id);
+    const features = resolveProjection([view], request.features).get(view.name);
+
+    const rows = await this.store.getLatest(view, request.entityIds, features);
+    const results = request.entityIds.map((entityId, index): BatchItem => {
+      const row = rows[index];
+      return row === undefined
+        ? { entityId, found: false }
+        : { entityId, found: true, featureDate: row.featureDate, features: row.features };
+    });
+    return { view: view.name, results };
+  }
+
+  private resolveViews(names: readonly string[]): FeatureView[] {
+    if (new Set(names).size !== names.length) throw new InvalidRequestError("a view is listed twice");
+    return names.map((name) => {
+      const view = this.views.get(name);
+      if (view === undefined) {
+        throw new InvalidRequestError(NAME.test(name) ? `unknown view "${name}"` : "malformed view name");
+      }
+      return view;
+    });
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new InvalidRequestError(result.error.issues.map((issue) => issue.message).join("; "));
+  }
+  return result.data;
+}
+
+function checkEntityId(view: FeatureView, entityId: string): void {
+  if (entityId.length === 0 || entityId.length > MAX_ENTITY_ID_LENGTH) {
+    throw new InvalidRequestError(`entity id must be 1 to ${MAX_ENTITY_ID_LENGTH} characters long`);
+  }
+  if (!view.entityIdPattern.test(entityId)) {
+    throw new InvalidRequestError(
+      `entity id does not match ${view.entityIdPattern.source} (view ${view.name})`,
+    );
+  }
+}
+
+/**
+ * Maps requested feature names to each view's projection (undefined = all features). A name is
+ * either bare (applies to every requested view that declares it) or qualified `view.feature`.
+ * A name no requested view declares is an error, so typos never silently return less.
+ */
+function resolveProjection(
+  views: readonly FeatureView[],
+  names: readonly string[] | undefined,
+): ReadonlyMap<string, string[] | undefined> {
+  const projection = new Map<string, string[] | undefined>();
+  if (names === undefined) {
+    for (const view of views) projection.set(view.name, undefined);
+    return projection;
+  }
+  for (const view of views) projection.set(view.name, []);
+  for (const name of names) {
+    const qualified = QUALIFIED_FEATURE.exec(name);
+    const [viewName, featureName] =
+      qualified === null ? [undefined, name] : [qualified[1], qualified[2] as string];
+    if (!NAME.test(featureName)) throw new InvalidRequestError("malformed feature name");
+    let matched = false;
+    for (const view of views) {
+      if ((viewName === undefined || viewName === view.name) && view.featureNames.has(featureName)) {
+        const list = projection.get(view.name) as string[];
+        if (!list.includes(featureName)) list.push(featureName);
+        matched = true;
+      }
+    }
+    if (!matched) throw new InvalidRequestError(`unknown feature "${name}"`);
+  }
+  return projection;
+}
+
+function toViewVector(row: OnlineRow | undefined): ViewVector {
+  return row === undefined
+    ? { found: false }
+    : { found: true, featureDate: row.featureDate, features: row.features };
+}

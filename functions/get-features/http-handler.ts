@@ -1,0 +1,99 @@
+// The getFeatures HTTP adapter: the middy stack (logging, metrics, error mapping) around a handler
+// that turns an API Gateway HTTP API event into a FeatureReader call. Built from its dependencies
+// so tests run the real stack with a fake store; handler.ts wires the production ones.
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy, { type MiddlewareObj } from "@middy/core";
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { z } from "zod";
+import { InvalidRequestError } from "../commons/errors.js";
+import { httpErrors, type JsonResponse, jsonResponse } from "../commons/http-errors.js";
+import type { FeatureReader } from "./get-features.js";
+
+// "a,b,c" → ["a","b","c"]; an empty parameter is an empty list (rejected downstream by size).
+const commaList = z
+  .string()
+  .max(8192)
+  .transform((value) => (value === "" ? [] : value.split(",").map((item) => item.trim())));
+
+/**
+ * Routes: GET /features/{view}/{entityId} (view may be "v1,v2" for a multi-view read) and
+ * GET /features/{view}?ids=a,b,c. Both take ?features=f1,f2. Unknown parameters are rejected
+ * so a typo (`?feature=`) never silently returns every feature.
+ */
+export const featureEventSchema = z.object({
+  pathParameters: z.object({
+    view: z.string().min(1).max(1024),
+    entityId: z.string().optional(),
+  }),
+  queryStringParameters: z
+    .strictObject({ ids: commaList.optional(), features: commaList.optional() })
+    .optional(),
+});
+
+export interface GetFeaturesDependencies {
+  readonly reader: FeatureReader;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export function createGetFeaturesHandler({ reader, logger, metrics }: GetFeaturesDependencies) {
+  return middy<APIGatewayProxyEventV2, JsonResponse, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use(requestLatency(logger, metrics))
+    .use(httpErrors({ logger }))
+    .handler(async (event) => jsonResponse(200, await serve(reader, event)));
+}
+
+async function serve(reader: FeatureReader, event: APIGatewayProxyEventV2) {
+  const parsed = featureEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidRequestError(
+      issue?.code === "unrecognized_keys"
+        ? `unknown query parameter: ${issue.keys.join(", ")}`
+        : "malformed request",
+    );
+  }
+  const { pathParameters: path, queryStringParameters: query = {} } = parsed.data;
+  if (path.entityId !== undefined) {
+    if (query.ids !== undefined) throw new InvalidRequestError("ids is only allowed on /features/{view}");
+    return reader.readEntity({
+      views: path.view.split(","),
+      entityId: path.entityId,
+      features: query.features,
+    });
+  }
+  if (query.ids === undefined) throw new InvalidRequestError("ids is required on /features/{view}");
+  if (path.view.includes(",")) throw new InvalidRequestError("a batch read takes one view");
+  return reader.readBatch({ view: path.view, entityIds: query.ids, features: query.features });
+}
+
+/** One structured log line and one latency metric per request, whatever its outcome. */
+function requestLatency(
+  logger: Logger,
+  metrics: Metrics,
+): MiddlewareObj<APIGatewayProxyEventV2, JsonResponse> {
+  const started = new WeakMap<object, number>();
+  const record = (request: { event: APIGatewayProxyEventV2; response?: JsonResponse | null }) => {
+    const begin = started.get(request);
+    const latencyMs = begin === undefined ? 0 : performance.now() - begin;
+    metrics.addMetric("latency", MetricUnit.Milliseconds, latencyMs);
+    logger.info("request served", {
+      statusCode: request.response?.statusCode,
+      latencyMs: Math.round(latencyMs * 1000) / 1000,
+      route: request.event.routeKey,
+    });
+  };
+  return {
+    before: async (request) => {
+      started.set(request, performance.now());
+      logger.setCorrelationId(request.event.requestContext?.requestId);
+    },
+    after: async (request) => record(request),
+    onError: async (request) => record(request),
+  };
+}
