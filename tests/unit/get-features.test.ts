@@ -2,68 +2,18 @@
 // store: every response path, the JSON shapes callers rely on, and what must never leak.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FeatureReader } from "../../functions/get-features/get-features.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
+import { type FeatureCall, httpEvent, lambdaContext } from "../fixtures/api-gateway-events.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
-
-interface Call {
-  view: string;
-  entityId?: string;
-  query?: Record<string, string>;
-  requestId?: string;
-}
-
-function httpEvent({ view, entityId, query, requestId = "api-req-1" }: Call): APIGatewayProxyEventV2 {
-  const path = entityId === undefined ? `/features/${view}` : `/features/${view}/${entityId}`;
-  return {
-    version: "2.0",
-    routeKey: entityId === undefined ? "GET /features/{view}" : "GET /features/{view}/{entityId}",
-    rawPath: path,
-    rawQueryString: new URLSearchParams(query).toString(),
-    headers: {},
-    isBase64Encoded: false,
-    pathParameters: entityId === undefined ? { view } : { view, entityId },
-    ...(query === undefined ? {} : { queryStringParameters: query }),
-    requestContext: {
-      accountId: "123456789012",
-      apiId: "api",
-      domainName: "example.execute-api.eu-west-1.amazonaws.com",
-      domainPrefix: "example",
-      http: { method: "GET", path, protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "vitest" },
-      requestId,
-      routeKey: "GET /features/{view}/{entityId}",
-      stage: "$default",
-      time: "26/Nov/2026:19:00:00 +0000",
-      timeEpoch: 1_795_000_000_000,
-    },
-  };
-}
-
-function lambdaContext(awsRequestId = "lambda-req-1"): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: "feature-store-dev-getFeatures",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:feature-store-dev-getFeatures",
-    memoryLimitInMB: "1024",
-    awsRequestId,
-    logGroupName: "/aws/lambda/feature-store-dev-getFeatures",
-    logStreamName: "stream",
-    getRemainingTimeInMillis: () => 6000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 let store: FakeOnlineStore;
 let stdout: string[];
 let handler: ReturnType<typeof createGetFeaturesHandler>;
 
-async function get(call: Call, awsRequestId?: string) {
+async function get(call: FeatureCall, awsRequestId?: string) {
   const response = await handler(httpEvent(call), lambdaContext(awsRequestId));
   return { ...response, json: JSON.parse(response.body) as Record<string, unknown> };
 }
@@ -147,7 +97,7 @@ describe("single entity", () => {
 });
 
 describe("bad input is a 400 that names the problem, and never reaches the store", () => {
-  const cases: Array<[string, Call, RegExp]> = [
+  const cases: Array<[string, FeatureCall, RegExp]> = [
     ["unknown view", { view: "gas", entityId: "MAC000002" }, /unknown view "gas"/],
     ["malformed view name", { view: "Energy;DROP", entityId: "MAC000002" }, /malformed view name/],
     [
