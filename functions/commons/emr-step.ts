@@ -30,22 +30,26 @@ export interface SparkJobLocations {
   readonly keyspace: string;
 }
 
-/** The artifact layout that `sls deploy` uploads (see resources/plugins/upload-artifacts.cjs). */
+/**
+ * The artifacts-bucket layout that `sls deploy` uploads (resources/plugins/upload-artifacts.cjs)
+ * and docs/SPARK_JOB.md names. Jars are passed as globs, which spark-submit expands itself.
+ */
 export const ARTIFACT_KEYS = {
   jobScript: "spark/feature_job.py",
   pyFiles: "spark/feature_store.zip",
-  driverProfile: `spark/conf/${DRIVER_PROFILE_FILE}`,
-  jarsPrefix: "jars/",
+  driverProfile: `spark/${DRIVER_PROFILE_FILE}`,
+  jarDirs: ["spark/jars/spark/", "spark/jars/emr/"],
   featureViewsPrefix: "feature-views/",
-  runsPrefix: "runs/",
   emrLogsPrefix: "emr-logs/",
 } as const;
+
+/** Job outputs in the offline bucket, which the stack retains (unlike the artifacts bucket). */
+export const OFFLINE_KEYS = { delta: "delta", rejects: "rejects/", runs: "runs/" } as const;
 
 export function s3JobLocations(options: {
   artifactsBucket: string;
   offlineBucket: string;
   keyspace: string;
-  jars: readonly string[];
 }): SparkJobLocations {
   const artifacts = `s3://${options.artifactsBucket}`;
   const offline = `s3://${options.offlineBucket}`;
@@ -53,11 +57,11 @@ export function s3JobLocations(options: {
     jobScript: `${artifacts}/${ARTIFACT_KEYS.jobScript}`,
     pyFiles: `${artifacts}/${ARTIFACT_KEYS.pyFiles}`,
     driverProfile: `${artifacts}/${ARTIFACT_KEYS.driverProfile}`,
-    jars: options.jars,
+    jars: ARTIFACT_KEYS.jarDirs.map((dir) => `${artifacts}/${dir}*.jar`),
     featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${view}.yml`,
-    offlineUri: `${offline}/delta`,
-    rejectsUri: (view, runId) => `${offline}/rejects/${view}/${runId}`,
-    summaryUri: (view, runId) => `${artifacts}/${ARTIFACT_KEYS.runsPrefix}${view}/${runId}/summary.json`,
+    offlineUri: `${offline}/${OFFLINE_KEYS.delta}`,
+    rejectsUri: (view, runId) => `${offline}/${OFFLINE_KEYS.rejects}${view}/${runId}`,
+    summaryUri: (view, runId) => `${offline}/${OFFLINE_KEYS.runs}${view}/${runId}/summary.json`,
     keyspace: options.keyspace,
   };
 }
@@ -71,14 +75,16 @@ export function sparkSubmitArgs(
   at: SparkJobLocations,
   deployMode: "cluster" | "client" = "cluster",
 ): string[] {
+  // The profile-path conf makes the connector use the shipped profile even before the job's own
+  // --cassandra-profile handling runs; both name the same file.
   const sparkOptions = [
     "--deploy-mode",
     deployMode,
     ...(at.jars.length > 0 ? ["--jars", at.jars.join(",")] : []),
-    "--py-files",
-    at.pyFiles,
     "--files",
     at.driverProfile,
+    "--py-files",
+    at.pyFiles,
     "--conf",
     `spark.cassandra.connection.config.profile.path=${DRIVER_PROFILE_FILE}`,
   ];

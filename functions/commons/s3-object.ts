@@ -3,7 +3,6 @@
 import {
   CopyObjectCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
   S3ServiceException,
@@ -59,26 +58,6 @@ export async function readObjectHead(
     }
     throw error;
   }
-}
-
-/** Keys under a prefix, in S3's (lexicographic) order; at most `maxPages` pages of 1,000. */
-export async function listObjectKeys(
-  s3: S3Client,
-  bucket: string,
-  prefix: string,
-  maxPages = 10,
-): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  for (let page = 0; page < maxPages; page++) {
-    const response = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const item of response.Contents ?? []) if (item.Key) keys.push(item.Key);
-    token = response.IsTruncated ? response.NextContinuationToken : undefined;
-    if (!token) break;
-  }
-  return keys;
 }
 
 /** Server-side copy of one object version (CopyObject handles objects up to 5 GB). */

@@ -3,7 +3,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { EMRClient } from "@aws-sdk/client-emr";
-import { S3Client } from "@aws-sdk/client-s3";
 import middy from "@middy/core";
 import { readFeatureJobConfig } from "../commons/feature-job-config.js";
 import { loadFeatureViews } from "../commons/feature-view.js";
@@ -12,11 +11,10 @@ import { type FeatureJobStarted, startFeatureJob } from "./start-feature-job.js"
 const config = readFeatureJobConfig();
 const views = loadFeatureViews(config.FEATURE_VIEWS_DIR);
 const emr = new EMRClient({});
-const s3 = new S3Client({});
 const logger = new Logger();
 
 export const handler = middy(async (event: unknown): Promise<FeatureJobStarted> => {
-  const started = await startFeatureJob(event, { emr, s3, config, views });
+  const started = await startFeatureJob(event, { emr, config, views });
   logger.info("feature job started", { ...started });
   return started;
 }).use(injectLambdaContext(logger));

@@ -2,7 +2,6 @@
 // transient cluster when none is configured. The one code path both submit (by hand, backfills)
 // and ingest (each new raw file) use.
 import { AddJobFlowStepsCommand, type EMRClient, RunJobFlowCommand } from "@aws-sdk/client-emr";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import {
   ARTIFACT_KEYS,
@@ -16,7 +15,7 @@ import {
 import { InvalidRequestError } from "../commons/errors.js";
 import type { FeatureJobConfig } from "../commons/feature-job-config.js";
 import type { FeatureView } from "../commons/feature-view.js";
-import { listObjectKeys, parseS3Uri } from "../commons/s3-object.js";
+import { parseS3Uri } from "../commons/s3-object.js";
 
 const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -40,7 +39,6 @@ export interface FeatureJobStarted {
 
 export interface FeatureJobDependencies {
   readonly emr: EMRClient;
-  readonly s3: S3Client;
   readonly config: FeatureJobConfig;
   readonly views: ReadonlyMap<string, FeatureView>;
   readonly now?: () => Date;
@@ -94,12 +92,6 @@ export function validateFeatureJobRequest(
   return request;
 }
 
-/** The jars the job needs, as uploaded by `sls deploy` under jars/ in the artifacts bucket. */
-async function artifactJars(s3: S3Client, artifactsBucket: string): Promise<string[]> {
-  const keys = await listObjectKeys(s3, artifactsBucket, ARTIFACT_KEYS.jarsPrefix);
-  return keys.filter((k) => k.endsWith(".jar")).map((k) => `s3://${artifactsBucket}/${k}`);
-}
-
 export async function startFeatureJob(
   input: unknown,
   deps: FeatureJobDependencies,
@@ -118,7 +110,6 @@ export async function startFeatureJob(
     artifactsBucket: config.ARTIFACTS_BUCKET,
     offlineBucket: config.OFFLINE_BUCKET,
     keyspace: config.KEYSPACE,
-    jars: await artifactJars(deps.s3, config.ARTIFACTS_BUCKET),
   });
   const stepName = featureJobStepName(run);
 

@@ -7,7 +7,6 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -119,7 +118,6 @@ function serveObjects(objects: Record<string, string>) {
 beforeEach(() => {
   s3Mock.reset();
   emrMock.reset();
-  s3Mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: "jars/c.jar" }] });
   let step = 0;
   emrMock.on(AddJobFlowStepsCommand).callsFake(() => ({ StepIds: [`s-${++step}`] }));
   s3Mock.on(CopyObjectCommand).resolves({});

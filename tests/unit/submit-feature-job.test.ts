@@ -2,7 +2,6 @@
 // validation that keeps a backfill from reading outside raw/<view>/ of the raw bucket.
 import "aws-sdk-client-mock-vitest/extend";
 import { AddJobFlowStepsCommand, EMRClient, RunJobFlowCommand } from "@aws-sdk/client-emr";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
@@ -13,9 +12,7 @@ import { newRunId, startFeatureJob } from "../../functions/submit/start-feature-
 
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);
-const s3Mock = mockClient(S3Client);
 const emr = new EMRClient({ region: "eu-west-1" });
-const s3 = new S3Client({ region: "eu-west-1" });
 
 const baseEnv = {
   RAW_BUCKET: "fs-raw",
@@ -32,17 +29,16 @@ const clusterConfig: FeatureJobConfig = readFeatureJobConfig({
 });
 const transientConfig: FeatureJobConfig = readFeatureJobConfig({ ...baseEnv, EMR_CLUSTER_ID: "" });
 
-const JARS = ["jars/delta-spark_2.12-3.3.2.jar", "jars/spark-cassandra-connector_2.12-3.5.1.jar"];
 const EXPECTED_ARGS = [
   "spark-submit",
   "--deploy-mode",
   "cluster",
   "--jars",
-  "s3://fs-artifacts/jars/delta-spark_2.12-3.3.2.jar,s3://fs-artifacts/jars/spark-cassandra-connector_2.12-3.5.1.jar",
+  "s3://fs-artifacts/spark/jars/spark/*.jar,s3://fs-artifacts/spark/jars/emr/*.jar",
+  "--files",
+  "s3://fs-artifacts/spark/keyspaces-application.conf",
   "--py-files",
   "s3://fs-artifacts/spark/feature_store.zip",
-  "--files",
-  "s3://fs-artifacts/spark/conf/keyspaces-application.conf",
   "--conf",
   "spark.cassandra.connection.config.profile.path=keyspaces-application.conf",
   "s3://fs-artifacts/spark/feature_job.py",
@@ -61,7 +57,7 @@ const EXPECTED_ARGS = [
   "--rejects-uri",
   "s3://fs-offline/rejects/energy/run-1",
   "--summary-uri",
-  "s3://fs-artifacts/runs/energy/run-1/summary.json",
+  "s3://fs-offline/runs/energy/run-1/summary.json",
   "--run-id",
   "run-1",
   "--keyspace",
@@ -79,11 +75,6 @@ const request = {
 
 beforeEach(() => {
   emrMock.reset();
-  s3Mock.reset();
-  s3Mock.on(ListObjectsV2Command).resolves({
-    Contents: [...JARS, "jars/README.txt"].map((Key) => ({ Key })),
-    IsTruncated: false,
-  });
   emrMock.on(AddJobFlowStepsCommand).resolves({ StepIds: ["s-1"] });
   emrMock.on(RunJobFlowCommand).resolves({ JobFlowId: "j-NEW" });
 });
@@ -94,14 +85,13 @@ describe("spark-submit arguments", () => {
       artifactsBucket: "fs-artifacts",
       offlineBucket: "fs-offline",
       keyspace: "feature_store",
-      jars: JARS.map((k) => `s3://fs-artifacts/${k}`),
     });
     const run = { view: "energy", inputs: request.inputs, mode: "full" as const, runId: "run-1" };
     expect(sparkSubmitArgs(run, at)).toEqual(EXPECTED_ARGS);
   });
 
   it("leave out --jars when there are none and let the local runner choose client mode", () => {
-    const at = s3JobLocations({ artifactsBucket: "a", offlineBucket: "o", keyspace: "k", jars: [] });
+    const at = { ...s3JobLocations({ artifactsBucket: "a", offlineBucket: "o", keyspace: "k" }), jars: [] };
     const args = sparkSubmitArgs(
       { view: "energy", inputs: ["x"], mode: "incremental", runId: "r" },
       at,
@@ -114,7 +104,7 @@ describe("spark-submit arguments", () => {
 
 describe("startFeatureJob on a configured cluster", () => {
   it("adds one command-runner step with the contract's arguments and returns its id", async () => {
-    const started = await startFeatureJob(request, { emr, s3, config: clusterConfig, views });
+    const started = await startFeatureJob(request, { emr, config: clusterConfig, views });
     expect(started).toEqual({
       runId: "run-1",
       clusterId: "j-2AXXXXXXGAPLF",
@@ -134,17 +124,12 @@ describe("startFeatureJob on a configured cluster", () => {
       ],
     });
     expect(emrMock).not.toHaveReceivedCommand(RunJobFlowCommand);
-    expect(s3Mock).toHaveReceivedCommandWith(ListObjectsV2Command, {
-      Bucket: "fs-artifacts",
-      Prefix: "jars/",
-    });
   });
 
   it("names a run by time and a random suffix when no run id is given", async () => {
     const { runId: _omit, ...withoutRunId } = request;
     const started = await startFeatureJob(withoutRunId, {
       emr,
-      s3,
       config: clusterConfig,
       views,
       now: () => new Date("2026-11-26T18:45:00.123Z"),
@@ -157,7 +142,7 @@ describe("startFeatureJob on a configured cluster", () => {
 
 describe("startFeatureJob without a cluster", () => {
   it("starts a transient EMR 7 cluster with Spark, Delta, the stack's roles and logs in the artifacts bucket", async () => {
-    const started = await startFeatureJob(request, { emr, s3, config: transientConfig, views });
+    const started = await startFeatureJob(request, { emr, config: transientConfig, views });
     expect(started).toMatchObject({ clusterId: "j-NEW", transientCluster: true, runId: "run-1" });
     expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
     expect(emrMock).toHaveReceivedCommandWith(RunJobFlowCommand, {
@@ -212,7 +197,7 @@ describe("startFeatureJob without a cluster", () => {
       EMR_CORE_INSTANCE_COUNT: "4",
       EMR_SUBNET_ID: "subnet-0abc",
     });
-    await startFeatureJob(request, { emr, s3, config, views });
+    await startFeatureJob(request, { emr, config, views });
     const input = emrMock.commandCalls(RunJobFlowCommand)[0]?.args[0].input;
     expect(input?.ReleaseLabel).toBe("emr-7.9.0");
     expect(input?.Instances?.Ec2SubnetId).toBe("subnet-0abc");
@@ -224,7 +209,7 @@ describe("startFeatureJob without a cluster", () => {
 
   it("refuses to start when the stack's EMR roles are not configured", async () => {
     const config = readFeatureJobConfig({ ...baseEnv, EMR_SERVICE_ROLE: "" });
-    await expect(startFeatureJob(request, { emr, s3, config, views })).rejects.toThrow(/EMR_SERVICE_ROLE/);
+    await expect(startFeatureJob(request, { emr, config, views })).rejects.toThrow(/EMR_SERVICE_ROLE/);
     expect(emrMock).not.toHaveReceivedCommand(RunJobFlowCommand);
   });
 });
@@ -253,9 +238,9 @@ describe("feature job request validation", () => {
     ["a non-object", "energy", /Invalid feature job request/],
   ];
   it.each(cases)("rejects %s before calling EMR", async (_name, input, message) => {
-    const promise = startFeatureJob(input, { emr, s3, config: clusterConfig, views });
+    const promise = startFeatureJob(input, { emr, config: clusterConfig, views });
     await expect(promise).rejects.toThrow(InvalidRequestError);
-    await expect(startFeatureJob(input, { emr, s3, config: clusterConfig, views })).rejects.toThrow(message);
+    await expect(startFeatureJob(input, { emr, config: clusterConfig, views })).rejects.toThrow(message);
     expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
   });
 

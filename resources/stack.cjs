@@ -1,0 +1,81 @@
+// The stack's own resources and outputs, merged from one fragment per concern: Keyspaces tables
+// (keyspaces.cjs), buckets (storage.cjs), IAM (iam.cjs). Used from serverless.yml as
+// ${file(./resources/stack.cjs):resources} and ${file(./resources/stack.cjs):outputs}.
+const path = require("node:path");
+const tsx = require("tsx/cjs/api");
+const keyspaces = require("./keyspaces.cjs");
+const { storageResources } = require("./storage.cjs");
+const iam = require("./iam.cjs");
+const { ids, stackContext, join } = require("./names.cjs");
+
+const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
+const { KEYSPACE_LOGICAL_ID, tableLogicalId } = tsx.require(
+  "../functions/commons/online-schema.ts",
+  __filename,
+);
+
+/** Merges fragments; two fragments defining the same logical id is a mistake, not an override. */
+function mergeFragments(fragments) {
+  const merged = {};
+  for (const [name, fragment] of Object.entries(fragments)) {
+    for (const [logicalId, resource] of Object.entries(fragment)) {
+      if (logicalId in merged) throw new Error(`resources/${name} redefines ${logicalId}`);
+      merged[logicalId] = resource;
+    }
+  }
+  return merged;
+}
+
+function stackOutputs(views) {
+  const outputs = {
+    FeaturesApiUrl: {
+      Description: "Base URL of the IAM-authorised features API: GET <url>/<view>/<entityId>",
+      Value: join([
+        "https://",
+        { Ref: "HttpApi" },
+        ".execute-api.",
+        { Ref: "AWS::Region" },
+        ".",
+        { Ref: "AWS::URLSuffix" },
+        "/features",
+      ]),
+    },
+    RawBucketName: { Description: "Drop raw CSVs under raw/<view>/", Value: { Ref: ids.rawBucket } },
+    OfflineBucketName: {
+      Description: "Delta Lake offline store (delta/) and rejects",
+      Value: { Ref: ids.offlineBucket },
+    },
+    ArtifactsBucketName: {
+      Description: "Spark job, jars, feature views, run summaries, EMR logs",
+      Value: { Ref: ids.artifactsBucket },
+    },
+    KeyspaceName: {
+      Description: "Keyspaces keyspace of the online store",
+      Value: { Ref: KEYSPACE_LOGICAL_ID },
+    },
+    EmrServiceRoleName: { Value: { Ref: ids.emrServiceRole } },
+    EmrInstanceProfileName: { Value: { Ref: ids.emrInstanceProfile } },
+  };
+  for (const view of views.values()) {
+    outputs[`${tableLogicalId(view)}Name`] = {
+      Description: `Online table of the ${view.name} feature view`,
+      Value: view.onlineTable,
+    };
+  }
+  return outputs;
+}
+
+const viewsDir = path.join(__dirname, "feature-views");
+
+module.exports = {
+  mergeFragments,
+  resources: async (resolver) => {
+    const ctx = await stackContext(resolver.resolveVariable);
+    return mergeFragments({
+      "keyspaces.cjs": await keyspaces.resources(resolver),
+      "storage.cjs": storageResources(ctx),
+      "iam.cjs": await iam.resources(resolver),
+    });
+  },
+  outputs: async () => stackOutputs(loadFeatureViews(viewsDir)),
+};
