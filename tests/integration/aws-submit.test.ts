@@ -1,0 +1,91 @@
+// submit against the AWS wire emulator (moto) with no cluster configured: a backfill request
+// starts a transient EMR 7 cluster whose one step runs the feature job; bad requests start none.
+import {
+  DescribeClusterCommand,
+  EMRClient,
+  ListClustersCommand,
+  ListStepsCommand,
+} from "@aws-sdk/client-emr";
+import { S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FeatureJobStarted } from "../../functions/submit/start-feature-job.js";
+import {
+  createTestBuckets,
+  ensureMoto,
+  lambdaContext,
+  pointSdkAtMoto,
+  type TestBuckets,
+} from "./aws-moto-env.js";
+
+let stopMoto = () => {};
+let emr: EMRClient;
+let buckets: TestBuckets;
+let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<FeatureJobStarted>;
+
+async function clusterIds(): Promise<string[]> {
+  const response = await emr.send(new ListClustersCommand({}));
+  return (response.Clusters ?? []).map((c) => c.Id ?? "");
+}
+
+beforeAll(async () => {
+  stopMoto = ensureMoto();
+  pointSdkAtMoto();
+  emr = new EMRClient({});
+  buckets = await createTestBuckets(new S3Client({}), "submit");
+  Object.assign(process.env, {
+    RAW_BUCKET: buckets.raw,
+    OFFLINE_BUCKET: buckets.offline,
+    ARTIFACTS_BUCKET: buckets.artifacts,
+    KEYSPACE: "feature_store",
+    EMR_CLUSTER_ID: "",
+    EMR_RELEASE_LABEL: "emr-7.10.0",
+    EMR_SERVICE_ROLE: "it-emr-service",
+    EMR_INSTANCE_PROFILE: "it-emr-instance",
+    STACK_NAME: "feature-store-it",
+    FEATURE_VIEWS_DIR: "resources/feature-views",
+  });
+  ({ handler } = await import("../../functions/submit/handler.js"));
+});
+
+afterAll(() => stopMoto());
+
+describe("submit on moto without a configured cluster", () => {
+  it("starts a transient cluster running one feature-job step for a backfill", async () => {
+    const inputs = [`s3://${buckets.raw}/raw/energy/2013.csv`, `s3://${buckets.raw}/raw/energy/2014.csv`];
+    const started = await handler(
+      { view: "energy", inputs, mode: "full", runId: "backfill-2013" },
+      lambdaContext("feature-store-it-submit"),
+    );
+    expect(started).toMatchObject({ runId: "backfill-2013", transientCluster: true });
+
+    const cluster = await emr.send(new DescribeClusterCommand({ ClusterId: started.clusterId }));
+    expect(cluster.Cluster).toMatchObject({
+      Name: "feature-store-it energy backfill-2013",
+      ReleaseLabel: "emr-7.10.0",
+      ServiceRole: "it-emr-service",
+      AutoTerminate: true,
+      LogUri: `s3://${buckets.artifacts}/emr-logs/`,
+    });
+    expect(cluster.Cluster?.Applications?.map((a) => a.Name)).toContain("Spark");
+    expect(cluster.Cluster?.Ec2InstanceAttributes?.IamInstanceProfile).toBe("it-emr-instance");
+
+    const { Steps } = await emr.send(new ListStepsCommand({ ClusterId: started.clusterId }));
+    expect(Steps).toHaveLength(1);
+    const args = Steps?.[0]?.Config?.Args ?? [];
+    expect(Steps?.[0]?.Name).toBe("feature-job energy full backfill-2013");
+    expect(args.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "cluster"]);
+    expect(args.filter((_, i) => args[i - 1] === "--input")).toEqual(inputs);
+    expect(args[args.indexOf("--mode") + 1]).toBe("full");
+  });
+
+  it("rejects an input outside raw/<view>/ of the raw bucket without starting a cluster", async () => {
+    const before = await clusterIds();
+    await expect(
+      handler(
+        { view: "energy", inputs: [`s3://${buckets.offline}/delta/energy/x.csv`], mode: "full" },
+        lambdaContext("feature-store-it-submit"),
+      ),
+    ).rejects.toThrow(/not in the raw bucket/);
+    expect(await clusterIds()).toEqual(before);
+  });
+});
