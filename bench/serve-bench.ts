@@ -1,0 +1,465 @@
+// Serving benchmark: how much getFeatures adds on top of the bare driver, and how it compares with
+// the seed's access pattern. Seeds 5,560 energy entities into its own keyspace of the local
+// Cassandra, then, in one run and at one concurrency, measures:
+//   floor    bare driver, prepared SELECT of one wide row by id
+//   handler  the real getFeatures middy stack in-process, fed API Gateway events
+//   history  the seed's pattern: unprepared, string-built SELECT * over a ~630-row history partition
+// and an open-loop run of the handler at a fixed rate (latency from each request's scheduled send
+// time, so a stall is not hidden by coordinated omission). Writes bench/results/serve-<ts>.json
+// and a chart (.png) next to it. Usage: npm run bench:serve (settings: see `settings` below).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { Client, types } from "cassandra-driver";
+import * as hdr from "hdr-histogram-js";
+import { z } from "zod";
+import {
+  cassandraClientOptions,
+  onlineStoreConfigSchema,
+} from "../functions/commons/cassandra-online-store.js";
+import { readConfig } from "../functions/commons/config.js";
+import { type FeatureView, loadFeatureViewFile } from "../functions/commons/feature-view.js";
+import { createKeyspaceCql, createTableCql, onlineColumns } from "../functions/commons/online-schema.js";
+
+const settings = readConfig(
+  z.object({
+    BENCH_KEYSPACE: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,47}$/)
+      .default("feature_store_bench"),
+    CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
+    BENCH_ENTITIES: z.coerce.number().int().min(10).max(100_000).default(5560),
+    BENCH_HISTORY_DAYS: z.coerce.number().int().min(1).max(2000).default(630),
+    BENCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+    /** Measured requests per closed-loop mode (after a warm-up of BENCH_WARMUP). */
+    BENCH_REQUESTS: z.coerce.number().int().min(100).max(10_000_000).default(20_000),
+    BENCH_WARMUP: z.coerce.number().int().min(0).max(1_000_000).default(2_000),
+    /** Floor and handler alternate in this many rounds so background load hits both alike. */
+    BENCH_ROUNDS: z.coerce.number().int().min(1).max(100).default(4),
+    BENCH_RATE: z.coerce.number().int().min(1).max(100_000).default(1000),
+    BENCH_RATE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    BENCH_PYTHON: z.string().default(".local/venv/bin/python"),
+  }),
+);
+
+const ROOT = resolve(__dirname, "..");
+const KS = settings.BENCH_KEYSPACE;
+const view: FeatureView = loadFeatureViewFile(join(ROOT, "resources/feature-views/energy.yml"));
+const HISTORY_TABLE = "energy_history";
+const ids = Array.from({ length: settings.BENCH_ENTITIES }, (_, i) => `MAC${String(i + 2).padStart(6, "0")}`);
+// Kept before the handler's output is redirected (see main) so progress still reaches the terminal.
+const realStderrWrite = process.stderr.write.bind(process.stderr);
+const log = (message: string) => realStderrWrite(`[serve-bench] ${message}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Seeding
+
+/** A deterministic pseudo-random generator so every run seeds the same values. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+function featureValues(random: () => number): unknown[] {
+  return view.features.map((f) =>
+    f.type === "int" ? Math.floor(random() * 48) : Math.round(random() * 5e5) / 1e4,
+  );
+}
+
+async function runBounded<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < items.length) {
+        const item = items[next++] as T;
+        await work(item);
+      }
+    }),
+  );
+}
+
+async function seed(client: Client): Promise<Record<string, unknown>> {
+  const started = performance.now();
+  await client.execute(createKeyspaceCql(KS));
+  await client.execute(createTableCql(view, KS));
+  const featureColumns = view.features.map((f) => `${f.name} ${f.type === "int" ? "int" : "double"}`);
+  await client.execute(
+    `CREATE TABLE IF NOT EXISTS ${KS}.${HISTORY_TABLE} (entity_id text, day date, ${featureColumns.join(", ")}, ` +
+      "PRIMARY KEY (entity_id, day)) WITH CLUSTERING ORDER BY (day ASC)",
+  );
+  await client.execute(`CREATE TABLE IF NOT EXISTS ${KS}.bench_seed (name text PRIMARY KEY, spec text)`);
+  const spec = `${settings.BENCH_ENTITIES} entities x ${settings.BENCH_HISTORY_DAYS} days, v1`;
+  const done = await client.execute(`SELECT spec FROM ${KS}.bench_seed WHERE name = 'energy'`);
+  if (done.first()?.get("spec") === spec) {
+    log(`seed already present (${spec})`);
+    return { reused: true, spec };
+  }
+
+  const random = mulberry32(42);
+  const latestCql = `INSERT INTO ${KS}.${view.onlineTable} (${onlineColumns(view)
+    .map((c) => c.name)
+    .join(", ")}) VALUES (${onlineColumns(view)
+    .map(() => "?")
+    .join(", ")})`;
+  const historyColumns = ["entity_id", "day", ...view.features.map((f) => f.name)];
+  const historyCql = `INSERT INTO ${KS}.${HISTORY_TABLE} (${historyColumns.join(", ")}) VALUES (${historyColumns
+    .map(() => "?")
+    .join(", ")})`;
+  const lastDay = types.LocalDate.fromString("2014-02-27");
+  const lastDayMs = Date.UTC(2014, 1, 27);
+  const dayAt = (offset: number) => types.LocalDate.fromDate(new Date(lastDayMs - offset * 86_400_000));
+  const write = { prepare: true, consistency: types.consistencies.localQuorum };
+
+  await runBounded(ids, 64, (id) =>
+    client.execute(latestCql, [id, lastDay, ...featureValues(random), new Date()], write),
+  );
+  log(`seeded ${ids.length} latest rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  // History: one partition per entity, written in single-partition unlogged batches (cheap).
+  const chunk = 30;
+  let written = 0;
+  await runBounded(ids, 16, async (id) => {
+    for (let start = 0; start < settings.BENCH_HISTORY_DAYS; start += chunk) {
+      const queries = [];
+      for (let d = start; d < Math.min(start + chunk, settings.BENCH_HISTORY_DAYS); d++) {
+        queries.push({ query: historyCql, params: [id, dayAt(d), ...featureValues(random)] });
+      }
+      await client.batch(queries, { ...write, logged: false });
+      written += queries.length;
+    }
+    if (written % 500_000 < settings.BENCH_HISTORY_DAYS) log(`history rows written: ${written}`);
+  });
+  await client.execute(`INSERT INTO ${KS}.bench_seed (name, spec) VALUES ('energy', ?)`, [spec], {
+    prepare: true,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  log(`seeded ${written} history rows; seeding took ${seconds.toFixed(0)} s`);
+  return { reused: false, spec, historyRows: written, seconds };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+interface Recording {
+  histogram: hdr.Histogram;
+  /** Offsets (ms since the mode started) and latencies (ms) of every request, for the timeline. */
+  at: number[];
+  latencyMs: number[];
+  errors: number;
+  elapsedMs: number;
+}
+
+function newRecording(): Recording {
+  return {
+    histogram: hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 120_000_000,
+      numberOfSignificantValueDigits: 3,
+    }),
+    at: [],
+    latencyMs: [],
+    errors: 0,
+    elapsedMs: 0,
+  };
+}
+
+function record(recording: Recording, startedAt: number, begin: number, end: number, ok: boolean) {
+  const latency = end - begin;
+  recording.histogram.recordValue(Math.max(1, Math.round(latency * 1000)));
+  recording.at.push(begin - startedAt);
+  recording.latencyMs.push(latency);
+  if (!ok) recording.errors += 1;
+}
+
+type Request = (id: string) => Promise<boolean>;
+
+const randomId = () => ids[Math.floor(Math.random() * ids.length)] as string;
+
+/** Closed loop: `concurrency` workers, each sending its next request when the last one returns. */
+async function closedLoop(request: Request, count: number, into?: Recording): Promise<void> {
+  let issued = 0;
+  const startedAt = performance.now();
+  await Promise.all(
+    Array.from({ length: settings.BENCH_CONCURRENCY }, async () => {
+      while (issued < count) {
+        issued += 1;
+        const begin = performance.now();
+        let ok = false;
+        try {
+          ok = await request(randomId());
+        } catch {
+          ok = false;
+        }
+        if (into !== undefined) record(into, startedAt, begin, performance.now(), ok);
+      }
+    }),
+  );
+  if (into !== undefined) into.elapsedMs += performance.now() - startedAt;
+}
+
+/**
+ * Open loop at `rate` requests/s for `seconds`: request i is due at start + i/rate and its latency
+ * is measured from that due time, whether or not the generator managed to send it on time.
+ */
+async function fixedRate(
+  request: Request,
+  rate: number,
+  seconds: number,
+): Promise<Recording & { lateSends: number }> {
+  const recording = newRecording();
+  const total = rate * seconds;
+  const intervalMs = 1000 / rate;
+  const startedAt = performance.now() + 5;
+  let next = 0;
+  let lateSends = 0;
+  const inFlight = new Set<Promise<void>>();
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now();
+      while (next < total && startedAt + next * intervalMs <= now) {
+        const due = startedAt + next * intervalMs;
+        if (now - due > 1) lateSends += 1;
+        next += 1;
+        const pending: Promise<void> = request(randomId())
+          .catch(() => false)
+          .then((ok) => {
+            record(recording, startedAt, due, performance.now(), ok);
+            inFlight.delete(pending);
+          });
+        inFlight.add(pending);
+      }
+      if (next >= total) done();
+      else setTimeout(tick, Math.max(0, Math.min(1, startedAt + next * intervalMs - performance.now())));
+    };
+    setTimeout(tick, 5);
+  });
+  await Promise.all(inFlight);
+  recording.elapsedMs = performance.now() - startedAt;
+  return { ...recording, lateSends };
+}
+
+function summary(recording: Recording) {
+  const h = recording.histogram;
+  const ms = (us: number) => Math.round(us) / 1000;
+  const percentiles = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+  return {
+    requests: h.totalCount,
+    errors: recording.errors,
+    throughputPerSecond: Math.round((h.totalCount / recording.elapsedMs) * 1000),
+    latencyMs: {
+      p50: ms(h.getValueAtPercentile(50)),
+      p90: ms(h.getValueAtPercentile(90)),
+      p99: ms(h.getValueAtPercentile(99)),
+      p999: ms(h.getValueAtPercentile(99.9)),
+      max: ms(h.maxValue),
+      mean: ms(h.mean),
+    },
+    percentileCurve: percentiles.map((p) => [p, ms(h.getValueAtPercentile(p))]),
+    timeline: timeline(recording),
+  };
+}
+
+/** Per-window p50/p99/max over the run, for the latency-over-time chart. */
+function timeline(recording: Recording, windows = 60): number[][] {
+  const span = Math.max(...recording.at, 1);
+  const width = span / windows;
+  const buckets: number[][] = Array.from({ length: windows }, () => []);
+  recording.at.forEach((t, i) => {
+    buckets[Math.min(windows - 1, Math.floor(t / width))]?.push(recording.latencyMs[i] as number);
+  });
+  return buckets
+    .map((values, index) => {
+      if (values.length === 0) return undefined;
+      values.sort((a, b) => a - b);
+      const at = (q: number) => values[Math.min(values.length - 1, Math.floor(q * values.length))] as number;
+      const round = (v: number) => Math.round(v * 1000) / 1000;
+      return [
+        round(((index + 0.5) * width) / 1000),
+        round(at(0.5)),
+        round(at(0.99)),
+        round(at(1)),
+        values.length,
+      ];
+    })
+    .filter((row): row is number[] => row !== undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const admin = new Client({
+    contactPoints: ["127.0.0.1"],
+    localDataCenter: "datacenter1",
+    protocolOptions: { port: settings.CASSANDRA_PORT },
+    socketOptions: { readTimeout: 60_000 },
+  });
+  await admin.connect();
+  const seeding = await seed(admin);
+
+  // The handler and the floor use the same driver settings (the adapter's), the history mode a
+  // default client like the seed's sample.
+  Object.assign(process.env, {
+    ONLINE_STORE: "cassandra",
+    CASSANDRA_CONTACT_POINTS: "127.0.0.1",
+    CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
+    KEYSPACE: KS,
+    FEATURE_VIEWS_DIR: join(ROOT, "resources/feature-views"),
+    POWERTOOLS_SERVICE_NAME: "feature-store",
+    POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreBench",
+    POWERTOOLS_LOG_LEVEL: "INFO",
+  });
+  const floorClient = new Client(cassandraClientOptions(readConfig(onlineStoreConfigSchema, process.env)));
+  await floorClient.connect();
+  const floorCql = `SELECT * FROM ${KS}.${view.onlineTable} WHERE entity_id = ?`;
+  const floor: Request = async (id) =>
+    (await floorClient.execute(floorCql, [id], { prepare: true })).rowLength === 1;
+
+  // The handler logs one JSON line and flushes one EMF metric per request, as in Lambda; the lines
+  // are formatted as usual but written to a null sink instead of the terminal.
+  // (stderr too: with requests interleaved in one process, Powertools warns when another request
+  // already flushed the shared metrics buffer - an artefact of the benchmark, not of Lambda.)
+  let droppedLines = 0;
+  const realStdoutWrite = process.stdout.write.bind(process.stdout);
+  const nullSink = (() => {
+    droppedLines += 1;
+    return true;
+  }) as typeof process.stdout.write;
+  process.stdout.write = nullSink;
+  process.stderr.write = nullSink;
+  const serving = (await import(
+    "../functions/get-features/handler.js"
+  )) as typeof import("../functions/get-features/handler.js");
+  await serving.connected;
+  const context = {
+    functionName: "feature-store-bench-getFeatures",
+    memoryLimitInMB: "1024",
+    invokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:feature-store-bench-getFeatures",
+    awsRequestId: "bench",
+    getRemainingTimeInMillis: () => 6000,
+  };
+  let sequence = 0;
+  const handler: Request = async (id) => {
+    sequence += 1;
+    const event = {
+      version: "2.0",
+      routeKey: "GET /features/{view}/{entityId}",
+      rawPath: `/features/energy/${id}`,
+      rawQueryString: "",
+      headers: {},
+      isBase64Encoded: false,
+      pathParameters: { view: "energy", entityId: id },
+      requestContext: {
+        requestId: `bench-${sequence}`,
+        http: { method: "GET", path: `/features/energy/${id}` },
+      },
+    };
+    const response = await serving.handler(
+      event as never,
+      { ...context, awsRequestId: `bench-${sequence}` } as never,
+    );
+    return response.statusCode === 200;
+  };
+
+  const historyClient = new Client({
+    contactPoints: ["127.0.0.1"],
+    localDataCenter: "datacenter1",
+    protocolOptions: { port: settings.CASSANDRA_PORT },
+  });
+  await historyClient.connect();
+  // Deliberately the defect being measured: a string-built, unprepared statement (never do this
+  // with untrusted input; ids here are generated) that reads the whole history partition.
+  const history: Request = async (id) =>
+    (await historyClient.execute(`SELECT * FROM ${KS}.${HISTORY_TABLE} WHERE entity_id = '${id}'`))
+      .rowLength > 0;
+
+  const c = settings.BENCH_CONCURRENCY;
+  log(`warm-up: ${settings.BENCH_WARMUP} requests per mode at concurrency ${c}`);
+  await closedLoop(floor, settings.BENCH_WARMUP);
+  await closedLoop(handler, settings.BENCH_WARMUP);
+  await closedLoop(history, Math.min(settings.BENCH_WARMUP, 500));
+
+  const floorRec = newRecording();
+  const handlerRec = newRecording();
+  const perRound = Math.ceil(settings.BENCH_REQUESTS / settings.BENCH_ROUNDS);
+  for (let round = 1; round <= settings.BENCH_ROUNDS; round++) {
+    await closedLoop(floor, perRound, floorRec);
+    await closedLoop(handler, perRound, handlerRec);
+    log(`round ${round}/${settings.BENCH_ROUNDS} done (floor + handler, ${perRound} requests each)`);
+  }
+  const historyRec = newRecording();
+  await closedLoop(history, settings.BENCH_REQUESTS, historyRec);
+  log("history mode done");
+
+  log(`fixed rate: handler at ${settings.BENCH_RATE}/s for ${settings.BENCH_RATE_SECONDS} s`);
+  const rateRec = await fixedRate(handler, settings.BENCH_RATE, settings.BENCH_RATE_SECONDS);
+
+  process.stdout.write = realStdoutWrite;
+  process.stderr.write = realStderrWrite as typeof process.stderr.write;
+  await Promise.all([
+    serving.store.close(),
+    floorClient.shutdown(),
+    historyClient.shutdown(),
+    admin.shutdown(),
+  ]);
+
+  const modes = {
+    floor: summary(floorRec),
+    handler: summary(handlerRec),
+    history: summary(historyRec),
+  };
+  const rate = { ...summary(rateRec), targetPerSecond: settings.BENCH_RATE, lateSends: rateRec.lateSends };
+  const p99Ratio = Math.round((modes.handler.latencyMs.p99 / modes.floor.latencyMs.p99) * 100) / 100;
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const result = {
+    benchmark: "serve",
+    startedAt: new Date().toISOString(),
+    command: "npm run bench:serve",
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadavg: loadavg() },
+    settings,
+    seeding,
+    handlerLogLinesWrittenToNullSink: droppedLines,
+    modes,
+    fixedRate: rate,
+    targets: {
+      handlerP99OverFloorP99: { value: p99Ratio, limit: 1.2, met: p99Ratio <= 1.2 },
+      fixedRateP999Ms: { value: rate.latencyMs.p999, limit: 5.5, met: rate.latencyMs.p999 < 5.5 },
+    },
+  };
+  const dir = join(ROOT, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const jsonPath = join(dir, `serve-${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+  log(`wrote ${jsonPath}`);
+
+  const python = resolve(ROOT, settings.BENCH_PYTHON);
+  if (existsSync(python)) {
+    const chart = spawnSync(python, [join(ROOT, "bench/plot_serve_bench.py"), jsonPath], {
+      stdio: "inherit",
+    });
+    if (chart.status !== 0) log("chart rendering failed (the JSON result is complete)");
+  } else {
+    log(`no ${settings.BENCH_PYTHON} (run scripts/setup-python.sh) - chart skipped`);
+  }
+
+  const row = (name: string, s: ReturnType<typeof summary>) =>
+    `${name.padEnd(18)} p50 ${s.latencyMs.p50} ms  p90 ${s.latencyMs.p90}  p99 ${s.latencyMs.p99}  p99.9 ${s.latencyMs.p999}  max ${s.latencyMs.max}  ${s.throughputPerSecond}/s  errors ${s.errors}`;
+  log(row("floor", modes.floor));
+  log(row("handler", modes.handler));
+  log(row("history (seed)", modes.history));
+  log(row(`handler @${settings.BENCH_RATE}/s`, rate));
+  log(
+    `handler p99 / floor p99 = ${p99Ratio} (target <= 1.2); p99.9 at ${settings.BENCH_RATE}/s = ${rate.latencyMs.p999} ms (target < 5.5)`,
+  );
+}
+
+main().catch((error: unknown) => {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+});
