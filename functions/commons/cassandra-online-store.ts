@@ -96,8 +96,9 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
     localDataCenter: region,
     protocolOptions: { port: 9142 },
     // Node's default trust store holds the Amazon/Starfield roots Keyspaces chains to; the
-    // certificate is verified against the endpoint name.
-    sslOptions: { servername: host, host, rejectUnauthorized: true },
+    // certificate is verified against the endpoint name (the driver connects to peer IPs, and
+    // defaults rejectUnauthorized to false: both are overridden here).
+    sslOptions: { servername: host, rejectUnauthorized: true },
     // Credentials of the function's role, through the default provider chain; no passwords.
     authProvider: new SigV4AuthProvider({ region }),
   };
