@@ -1,0 +1,163 @@
+// Protects what `sls deploy` ships to the artifacts bucket: the file selection (job script, the
+// feature_store package as a zip without tests or caches, driver profile, both jar sets, the
+// feature views), refusing to ship an incomplete set, and removing stale jars the step's globs
+// would otherwise pick up.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import JSZip from "jszip";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+interface Selection {
+  uploads: Array<{ path: string; key: string }>;
+  zips: Array<{ key: string; entries: Array<{ path: string; name: string }> }>;
+  missing: string[];
+}
+interface FakeCommand {
+  constructor: { name: string };
+  input: Record<string, unknown>;
+}
+const plugin = createRequire(resolve("package.json"))("./resources/plugins/upload-artifacts.cjs") as {
+  selectArtifacts(root: string): Selection;
+  buildZip(entries: Selection["zips"][number]["entries"]): Promise<Buffer>;
+  staleKeys(existing: string[], uploaded: string[]): string[];
+  uploadArtifacts(
+    s3: { send(command: FakeCommand): Promise<unknown> },
+    bucket: string,
+    root: string,
+  ): Promise<{ uploaded: string[]; deleted: string[] }>;
+};
+
+let root: string;
+
+function write(relative: string, content = "x") {
+  const file = join(root, relative);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, content);
+}
+
+function completeProject() {
+  write("spark/feature_job.py", "print('job')");
+  write("spark/feature_store/__init__.py", "");
+  write("spark/feature_store/transforms.py", "def f(): pass");
+  write("spark/feature_store/io/delta.py", "");
+  write("spark/feature_store/__pycache__/transforms.cpython-311.pyc");
+  write("spark/feature_store/tests/test_transforms.py");
+  write("spark/tests/test_job.py");
+  write("spark/conf/keyspaces-application.conf", "datastax-java-driver {}");
+  write("resources/feature-views/energy.yml", "name: energy");
+  write("resources/feature-views/README.md");
+  write(".local/jars/spark/delta-spark_2.12-3.3.2.jar");
+  write(".local/jars/spark/.pom.sha256");
+  write(".local/jars/emr/aws-sigv4-auth-cassandra-java-driver-plugin-4.0.9.jar");
+}
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "sfs-artifacts-"));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe("artifact selection", () => {
+  it("maps the project's files to the layout docs/SPARK_JOB.md names", () => {
+    completeProject();
+    const selection = plugin.selectArtifacts(root);
+    expect(selection.missing).toEqual([]);
+    expect(selection.uploads.map((u) => u.key)).toEqual([
+      "spark/feature_job.py",
+      "spark/keyspaces-application.conf",
+      "feature-views/energy.yml",
+      "spark/jars/spark/delta-spark_2.12-3.3.2.jar",
+      "spark/jars/emr/aws-sigv4-auth-cassandra-java-driver-plugin-4.0.9.jar",
+    ]);
+    expect(selection.zips.map((z) => z.key)).toEqual(["spark/feature_store.zip"]);
+    expect(selection.zips[0]?.entries.map((e) => e.name)).toEqual([
+      "feature_store/__init__.py",
+      "feature_store/io/delta.py",
+      "feature_store/transforms.py",
+    ]);
+  });
+
+  it("names everything that is missing, with the script that provides the jars", () => {
+    write("spark/feature_store/transforms.py");
+    const { missing } = plugin.selectArtifacts(root);
+    expect(missing).toEqual([
+      "spark/feature_job.py",
+      "spark/feature_store/__init__.py",
+      "spark/conf/keyspaces-application.conf",
+      "resources/feature-views/*",
+      ".local/jars/spark/* (run scripts/setup-jars.sh)",
+      ".local/jars/emr/* (run scripts/setup-jars.sh)",
+    ]);
+  });
+
+  it("builds a zip with the package at its root and identical bytes for identical files", async () => {
+    completeProject();
+    const [zip] = plugin.selectArtifacts(root).zips;
+    const first = await plugin.buildZip(zip?.entries ?? []);
+    const second = await plugin.buildZip(zip?.entries ?? []);
+    expect(first.equals(second)).toBe(true);
+    const read = await JSZip.loadAsync(first);
+    expect(await read.file("feature_store/transforms.py")?.async("string")).toBe("def f(): pass");
+  });
+
+  it("treats keys under the managed prefixes that were not uploaded as stale, and nothing else", () => {
+    expect(
+      plugin.staleKeys(
+        [
+          "spark/jars/spark/old.jar",
+          "spark/jars/spark/new.jar",
+          "emr-logs/j-1/x.gz",
+          "ingest-claims/energy/a.json",
+        ],
+        ["spark/jars/spark/new.jar"],
+      ),
+    ).toEqual(["spark/jars/spark/old.jar"]);
+  });
+});
+
+describe("uploadArtifacts", () => {
+  it("puts every artifact and deletes stale managed keys", async () => {
+    completeProject();
+    const commands: FakeCommand[] = [];
+    const s3 = {
+      send: async (command: FakeCommand) => {
+        commands.push(command);
+        if (command.constructor.name === "ListObjectsV2Command") {
+          const prefix = command.input.Prefix;
+          return prefix === "spark/"
+            ? {
+                Contents: [
+                  { Key: "spark/jars/spark/delta-spark_2.12-3.2.0.jar" },
+                  { Key: "spark/feature_job.py" },
+                ],
+              }
+            : { Contents: [] };
+        }
+        return {};
+      },
+    };
+    const result = await plugin.uploadArtifacts(s3, "fs-artifacts", root);
+    expect(result.uploaded).toHaveLength(6);
+    expect(result.deleted).toEqual(["spark/jars/spark/delta-spark_2.12-3.2.0.jar"]);
+    const puts = commands.filter((c) => c.constructor.name === "PutObjectCommand").map((c) => c.input.Key);
+    expect(puts).toContain("spark/feature_store.zip");
+    const deletes = commands.filter((c) => c.constructor.name === "DeleteObjectsCommand");
+    expect(deletes.map((c) => c.input)).toEqual([
+      {
+        Bucket: "fs-artifacts",
+        Delete: { Objects: [{ Key: "spark/jars/spark/delta-spark_2.12-3.2.0.jar" }], Quiet: true },
+      },
+    ]);
+  });
+
+  it("uploads nothing when the set is incomplete", async () => {
+    write("spark/feature_job.py");
+    const commands: FakeCommand[] = [];
+    const s3 = { send: async (c: FakeCommand) => commands.push(c) };
+    await expect(plugin.uploadArtifacts(s3, "fs-artifacts", root)).rejects.toThrow(
+      /missing: .*feature_store/,
+    );
+    expect(commands).toEqual([]);
+  });
+});
