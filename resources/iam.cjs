@@ -95,6 +95,7 @@ function iamResources(ctx, views) {
         ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
         [b("artifacts", "/ingest-claims/*")],
       ),
+      allow("RecordFailedEvents", ["sqs:SendMessage"], [{ "Fn::GetAtt": [ids.ingestFailedEvents, "Arn"] }]),
       ...startJobStatements(ctx),
     ]),
     [ids.roles.submit]: role("lambda.amazonaws.com", [

@@ -12,6 +12,7 @@ const ids = {
   artifactsBucket: "ArtifactsBucket",
   ingestInvokePermission: "IngestRawBucketInvokePermission",
   ingestFunction: "IngestLambdaFunction",
+  ingestFailedEvents: "IngestFailedEventsQueue",
   emrServiceRole: "EmrServiceRole",
   emrInstanceRole: "EmrInstanceRole",
   emrInstanceProfile: "EmrInstanceProfile",

@@ -53,6 +53,11 @@ function stackOutputs(views) {
       Description: "Keyspaces keyspace of the online store",
       Value: { Ref: KEYSPACE_LOGICAL_ID },
     },
+    IngestFailedEventsQueueUrl: {
+      Description:
+        "S3 events ingest failed on after retries (inspect, then replay with sls invoke -f ingest)",
+      Value: { Ref: ids.ingestFailedEvents },
+    },
     EmrServiceRoleName: { Value: { Ref: ids.emrServiceRole } },
     EmrInstanceProfileName: { Value: { Ref: ids.emrInstanceProfile } },
   };

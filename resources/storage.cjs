@@ -1,4 +1,4 @@
-// The three buckets: raw (landing zone, versioned, notifies ingest on raw/**/*.csv), offline
+// The three buckets (and the queue of S3 events ingest could not handle): raw (landing zone, versioned, notifies ingest on raw/**/*.csv), offline
 // (Delta tables and rejected rows) and artifacts (Spark job, jars, feature views, run summaries,
 // EMR logs, ingest claims). All private, encrypted at rest and reachable over TLS only.
 const { ids, bucketName, bucketArn } = require("./names.cjs");
@@ -136,6 +136,11 @@ function storageResources({ service, stage }) {
       }),
     },
     ArtifactsBucketPolicy: tlsOnlyPolicy(ids.artifactsBucket, service, stage, "artifacts"),
+    // S3 events ingest still failed on after its retries: kept 14 days for inspection and replay.
+    [ids.ingestFailedEvents]: {
+      Type: "AWS::SQS::Queue",
+      Properties: { MessageRetentionPeriod: 14 * 86_400, SqsManagedSseEnabled: true },
+    },
   };
 }
 

@@ -128,6 +128,12 @@ describe("packaged template", () => {
     // The function names its bucket by name, not by Ref, so it does not depend on the bucket.
     const env = (ci.template.Resources.IngestLambdaFunction as Json).Properties.Environment.Variables;
     expect(flat(env.RAW_BUCKET)).toBe("feature-store-ci-raw-<AWS::AccountId>-<AWS::Region>");
+    // Events still failing after the retries are kept, not dropped.
+    const invokeConfig = ci.template.Resources.IngestLambdaEvConf as Json;
+    expect(invokeConfig.Properties).toMatchObject({
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": ["IngestFailedEventsQueue", "Arn"] } } },
+    });
   });
 
   it("keeps every bucket private, encrypted and reachable over TLS only; raw is versioned", () => {
