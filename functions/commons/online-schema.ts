@@ -96,3 +96,49 @@ export function keyspacesResources(
   }
   return resources;
 }
+
+/** How a live online table must change to match its view; Keyspaces only lets columns be added. */
+export type OnlineSchemaPlan =
+  | { readonly kind: "create" }
+  | { readonly kind: "unchanged" }
+  | { readonly kind: "add-columns"; readonly columns: readonly OnlineColumn[] }
+  | { readonly kind: "incompatible"; readonly problems: readonly string[] };
+
+// system_schema reports canonical type names; these are the aliases a generator could emit.
+const CQL_TYPE_ALIASES: Record<string, string> = { varchar: "text" };
+const canonicalCqlType = (type: string): string => {
+  const lower = type.trim().toLowerCase();
+  return CQL_TYPE_ALIASES[lower] ?? lower;
+};
+
+/**
+ * Compares a live table's columns (undefined when the table does not exist) with the columns the
+ * view wants. Dropping or retyping a column is refused: Keyspaces cannot do either, so the local
+ * store must not let a view drift into a shape that would fail on deploy.
+ */
+export function planOnlineSchemaChange(
+  table: string,
+  live: readonly OnlineColumn[] | undefined,
+  wanted: readonly OnlineColumn[],
+): OnlineSchemaPlan {
+  if (live === undefined) return { kind: "create" };
+  const wantedTypes = new Map(wanted.map((c) => [c.name, canonicalCqlType(c.cqlType)]));
+  const liveTypes = new Map(live.map((c) => [c.name, canonicalCqlType(c.cqlType)]));
+  const problems: string[] = [];
+  for (const [name, liveType] of liveTypes) {
+    const wantedType = wantedTypes.get(name);
+    if (wantedType === undefined) {
+      problems.push(`${table}.${name} (${liveType}) exists in the store but the view no longer declares it`);
+    } else if (wantedType !== liveType) {
+      problems.push(`${table}.${name} is ${liveType} in the store but ${wantedType} in the view`);
+    }
+  }
+  if (problems.length > 0) return { kind: "incompatible", problems };
+  const added = wanted.filter((c) => !liveTypes.has(c.name));
+  return added.length === 0 ? { kind: "unchanged" } : { kind: "add-columns", columns: added };
+}
+
+/** CQL that adds columns to an existing online table (one statement per column, in view order). */
+export function addColumnsCql(keyspace: string, table: string, columns: readonly OnlineColumn[]): string[] {
+  return columns.map((c) => `ALTER TABLE ${keyspace}.${table} ADD ${c.name} ${c.cqlType};`);
+}
