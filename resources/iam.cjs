@@ -70,7 +70,9 @@ function startJobStatements(ctx) {
   }
   return [
     allow("StartTransientCluster", ["elasticmapreduce:RunJobFlow"], ["*"]),
+    // Cluster ids are only known once RunJobFlow answers.
     allow("TagTransientCluster", ["elasticmapreduce:AddTags"], [emrClusterArn("*")]),
+    allow("ListTransientClusterSteps", ["elasticmapreduce:ListSteps"], [emrClusterArn("*")]),
     allow(
       "PassEmrRoles",
       ["iam:PassRole"],

@@ -1,7 +1,12 @@
 // Starts one run of the Spark feature job on EMR: a step on the configured cluster, or a
 // transient cluster when none is configured. The one code path both submit (by hand, backfills)
 // and ingest (each new raw file) use.
-import { AddJobFlowStepsCommand, type EMRClient, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import {
+  AddJobFlowStepsCommand,
+  type EMRClient,
+  ListStepsCommand,
+  RunJobFlowCommand,
+} from "@aws-sdk/client-emr";
 import { z } from "zod";
 import {
   ARTIFACT_KEYS,
@@ -147,11 +152,13 @@ export async function startFeatureJob(
       }),
     ),
   );
-  // RunJobFlow does not return step ids; they are listed on the new cluster (one step).
+  // RunJobFlow does not return step ids; the new cluster has exactly this one step.
+  const clusterId = response.JobFlowId ?? "";
+  const steps = clusterId ? await deps.emr.send(new ListStepsCommand({ ClusterId: clusterId })) : undefined;
   return {
     runId: run.runId,
-    clusterId: response.JobFlowId ?? "",
-    stepIds: [],
+    clusterId,
+    stepIds: (steps?.Steps ?? []).map((s) => s.Id ?? "").filter((id) => id !== ""),
     stepName,
     transientCluster: true,
   };

@@ -71,6 +71,7 @@ describe("submit on moto without a configured cluster", () => {
 
     const { Steps } = await emr.send(new ListStepsCommand({ ClusterId: started.clusterId }));
     expect(Steps).toHaveLength(1);
+    expect(started.stepIds).toEqual([Steps?.[0]?.Id]);
     const args = Steps?.[0]?.Config?.Args ?? [];
     expect(Steps?.[0]?.Name).toBe("feature-job energy full backfill-2013");
     expect(args.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "cluster"]);

@@ -1,7 +1,7 @@
 // Protects the submit path: the exact EMR requests (step arguments, transient cluster) and the
 // validation that keeps a backfill from reading outside raw/<view>/ of the raw bucket.
 import "aws-sdk-client-mock-vitest/extend";
-import { AddJobFlowStepsCommand, EMRClient, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand, RunJobFlowCommand } from "@aws-sdk/client-emr";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
@@ -77,6 +77,7 @@ beforeEach(() => {
   emrMock.reset();
   emrMock.on(AddJobFlowStepsCommand).resolves({ StepIds: ["s-1"] });
   emrMock.on(RunJobFlowCommand).resolves({ JobFlowId: "j-NEW" });
+  emrMock.on(ListStepsCommand, { ClusterId: "j-NEW" }).resolves({ Steps: [{ Id: "s-NEW" }] });
 });
 
 describe("spark-submit arguments", () => {
@@ -143,7 +144,12 @@ describe("startFeatureJob on a configured cluster", () => {
 describe("startFeatureJob without a cluster", () => {
   it("starts a transient EMR 7 cluster with Spark, Delta, the stack's roles and logs in the artifacts bucket", async () => {
     const started = await startFeatureJob(request, { emr, config: transientConfig, views });
-    expect(started).toMatchObject({ clusterId: "j-NEW", transientCluster: true, runId: "run-1" });
+    expect(started).toMatchObject({
+      clusterId: "j-NEW",
+      stepIds: ["s-NEW"],
+      transientCluster: true,
+      runId: "run-1",
+    });
     expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
     expect(emrMock).toHaveReceivedCommandWith(RunJobFlowCommand, {
       Name: "feature-store-dev energy run-1",
