@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The local end-to-end pipeline in one command (`npm run local`): installs what is missing
+# (scripts/setup.sh: npm packages, Python venv, jars, Cassandra), then starts Cassandra, a local AWS
+# endpoint (moto: S3, SQS, EMR), the ingest handler on S3 events, a local runner for the EMR steps
+# and getFeatures over HTTP; puts a raw CSV through it, prints a served vector, and serves until
+# Ctrl-C, which stops everything it started. See docs/LOCAL.md.
+#
+#   scripts/local.sh [--skip-setup] [--csv <file>] [--households N] [--reload] [--exit-after-ready]
+#                    [--burst-requests N] [--burst-concurrency N] [--verbose]
+#
+# Environment: LOCAL_HTTP_PORT (3000), LOCAL_MOTO_PORT (5056), CASSANDRA_PORT (9042),
+# KEYSPACE (feature_store), FEATURE_STORE_LOCAL_DIR (.local).
+. "$(dirname "$0")/lib.sh"
+
+export LOCAL_T0_MS="$(date +%s%3N)"
+skip_setup=0
+args=()
+for arg in "$@"; do
+  case "$arg" in
+    --skip-setup) skip_setup=1 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) args+=("$arg") ;;
+  esac
+done
+
+command -v node >/dev/null || die "node (>= 20.19) is required"
+if (( skip_setup == 0 )); then
+  log "set-up: installing what is missing (a second run only checks)"
+  "$ROOT/scripts/setup.sh"
+fi
+export LOCAL_SETUP_SECONDS="$(( ($(date +%s%3N) - LOCAL_T0_MS) / 1000 )).$(( ($(date +%s%3N) - LOCAL_T0_MS) % 1000 / 100 ))"
+
+cd "$ROOT"
+# exec: the node process receives Ctrl-C itself and stops everything it started, in order.
+exec node --import tsx scripts/local/main.ts "${args[@]}"

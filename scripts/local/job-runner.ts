@@ -1,0 +1,279 @@
+// The local stand-in for EMR's step executor: polls ListSteps on the local (moto) cluster and runs
+// each new step's own spark-submit command on this machine (translated by step-translation.ts),
+// one at a time, oldest first. moto cannot mark steps done, so the runner keeps each step's state
+// in its own ledger file; after a run it uploads the summary JSON to where the real job writes it.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { DescribeStepCommand, type EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { signalGroup, sleep } from "./engines.js";
+import { type LocalStepCommand, type StepTranslationContext, translateStepArgs } from "./step-translation.js";
+
+export type StepState = "PENDING" | "RUNNING" | "COMPLETED" | "FAILED";
+
+export interface StepRecord {
+  readonly stepId: string;
+  readonly name: string;
+  state: StepState;
+  runId?: string;
+  view?: string;
+  inputs?: string[];
+  startedAt?: string;
+  endedAt?: string;
+  seconds?: number;
+  exitCode?: number | null;
+  log?: string;
+  summary?: unknown;
+  summaryUri?: string;
+  error?: string;
+}
+
+export interface JobRunnerOptions {
+  readonly emr: EMRClient;
+  readonly s3: S3Client;
+  readonly clusterId: string;
+  readonly translation: StepTranslationContext;
+  readonly root: string;
+  readonly python: string;
+  readonly sparkSubmit: string;
+  /** Options added for this machine only (master, memory, UI off); never replace the step's own. */
+  readonly localSparkOptions: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly ledgerFile: string;
+  readonly logsDir: string;
+  readonly jobTimeoutMs: number;
+}
+
+export interface JobRunnerEvents {
+  queued: [StepRecord];
+  started: [StepRecord, LocalStepCommand];
+  finished: [StepRecord];
+}
+
+export class JobRunner extends EventEmitter<JobRunnerEvents> {
+  readonly #steps = new Map<string, StepRecord>();
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #child: ChildProcess | undefined;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    super();
+    mkdirSync(dirname(options.ledgerFile), { recursive: true });
+    if (existsSync(options.ledgerFile)) {
+      const saved = JSON.parse(readFileSync(options.ledgerFile, "utf8")) as { steps?: StepRecord[] };
+      for (const step of saved.steps ?? []) {
+        // A step interrupted mid-run (the stack was stopped) runs again: the job is idempotent.
+        if (step.state === "RUNNING") step.state = "PENDING";
+        this.#steps.set(step.stepId, step);
+      }
+    }
+  }
+
+  get steps(): readonly StepRecord[] {
+    return [...this.#steps.values()];
+  }
+
+  get busy(): boolean {
+    return this.steps.some((s) => s.state === "RUNNING" || s.state === "PENDING");
+  }
+
+  start(): void {
+    this.#loop ??= this.run();
+  }
+
+  /** Resolves with the step of this run once it completed or failed; rejects after `timeoutMs`. */
+  waitForRun(runId: string, timeoutMs: number): Promise<StepRecord> {
+    const done = (s: StepRecord) => s.runId === runId && (s.state === "COMPLETED" || s.state === "FAILED");
+    const already = this.steps.find(done);
+    if (already) return Promise.resolve(already);
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => {
+        this.off("finished", listener);
+        reject(new Error(`run ${runId} did not finish within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      const listener = (step: StepRecord) => {
+        if (!done(step)) return;
+        clearTimeout(timer);
+        this.off("finished", listener);
+        resolvePromise(step);
+      };
+      this.on("finished", listener);
+    });
+  }
+
+  private save(): void {
+    const tmp = `${this.options.ledgerFile}.tmp`;
+    writeFileSync(
+      tmp,
+      `${JSON.stringify({ clusterId: this.options.clusterId, steps: this.steps }, null, 2)}\n`,
+    );
+    renameSync(tmp, this.options.ledgerFile);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.discover();
+        const next = this.steps.find((s) => s.state === "PENDING");
+        if (next) await this.execute(next);
+        else await sleep(1000);
+      } catch (error) {
+        if (this.#stopped) break;
+        process.stderr.write(`[job-runner] ${(error as Error).message}\n`);
+        await sleep(2000);
+      }
+    }
+  }
+
+  /** New steps on the cluster, oldest first (ListSteps answers newest first). */
+  private async discover(): Promise<void> {
+    const listed = await this.options.emr.send(new ListStepsCommand({ ClusterId: this.options.clusterId }));
+    const fresh = (listed.Steps ?? []).filter((s) => s.Id && !this.#steps.has(s.Id)).reverse();
+    for (const summary of fresh) {
+      const record: StepRecord = { stepId: summary.Id as string, name: summary.Name ?? "", state: "PENDING" };
+      this.#steps.set(record.stepId, record);
+      this.save();
+      this.emit("queued", record);
+    }
+  }
+
+  private async execute(step: StepRecord): Promise<void> {
+    const started = Date.now();
+    step.state = "RUNNING";
+    step.startedAt = new Date(started).toISOString();
+    let command: LocalStepCommand | undefined;
+    try {
+      const described = await this.options.emr.send(
+        new DescribeStepCommand({ ClusterId: this.options.clusterId, StepId: step.stepId }),
+      );
+      const args = described.Step?.Config?.Args ?? [];
+      command = translateStepArgs(args, this.options.translation);
+      step.runId = command.runId;
+      step.view = command.view;
+      step.inputs = command.downloads.map((d) => `s3://${d.from.bucket}/${d.from.key}`);
+      step.log = join(this.options.logsDir, `job-${command.runId}.log`);
+      this.save();
+      this.emit("started", step, command);
+      for (const download of command.downloads) await this.download(download.from, download.to);
+      this.buildPyFiles();
+      step.exitCode = await this.spark(command, step.log);
+      if (command.summary && existsSync(command.summary.local)) {
+        const text = readFileSync(command.summary.local, "utf8");
+        step.summary = JSON.parse(text) as unknown;
+        step.summaryUri = `s3://${command.summary.s3.bucket}/${command.summary.s3.key}`;
+        await this.options.s3.send(
+          new PutObjectCommand({
+            Bucket: command.summary.s3.bucket,
+            Key: command.summary.s3.key,
+            Body: text,
+            ContentType: "application/json",
+          }),
+        );
+      }
+      step.state = step.exitCode === 0 ? "COMPLETED" : "FAILED";
+      if (step.exitCode !== 0) step.error = `spark-submit exited with ${step.exitCode}; see ${step.log}`;
+    } catch (error) {
+      step.state = "FAILED";
+      step.error = (error as Error).message;
+    }
+    if (this.#stopped && step.state === "FAILED") {
+      // Interrupted by stop(): leave it pending so the next start runs it again.
+      step.state = "PENDING";
+      this.save();
+      return;
+    }
+    step.endedAt = new Date().toISOString();
+    step.seconds = Math.round((Date.now() - started) / 100) / 10;
+    this.save();
+    this.emit("finished", step);
+  }
+
+  private async download(from: { bucket: string; key: string }, to: string): Promise<void> {
+    mkdirSync(dirname(to), { recursive: true });
+    const object = await this.options.s3.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key }));
+    if (!object.Body) throw new Error(`s3://${from.bucket}/${from.key} has no body`);
+    await pipeline(object.Body as NodeJS.ReadableStream, createWriteStream(to));
+  }
+
+  /** spark/feature_store.zip as the deploy builds it: the package at the zip root, no caches. */
+  private buildPyFiles(): void {
+    const zip = this.options.translation.pyFilesZip;
+    mkdirSync(dirname(zip), { recursive: true });
+    const script = [
+      "import os, sys, zipfile",
+      "out, src = sys.argv[1], sys.argv[2]",
+      "with zipfile.ZipFile(out + '.tmp', 'w', zipfile.ZIP_DEFLATED) as z:",
+      "    for d, dirs, files in os.walk(os.path.join(src, 'feature_store')):",
+      "        dirs[:] = [x for x in dirs if x != '__pycache__']",
+      "        for f in files:",
+      "            if f.endswith('.py') or f.endswith('.yml'):",
+      "                p = os.path.join(d, f); z.write(p, os.path.relpath(p, src))",
+      "os.replace(out + '.tmp', out)",
+    ].join("\n");
+    const result = spawnSync(this.options.python, ["-c", script, zip, join(this.options.root, "spark")], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    if (result.status !== 0) throw new Error(`building ${zip} failed: ${result.stderr}`);
+  }
+
+  private spark(command: LocalStepCommand, logFile: string): Promise<number | null> {
+    mkdirSync(dirname(logFile), { recursive: true });
+    const argv = [
+      ...this.options.localSparkOptions,
+      ...command.sparkOptions,
+      command.jobScript,
+      ...command.jobArgs,
+    ];
+    const log = createWriteStream(logFile);
+    log.write(`# ${new Date().toISOString()} ${this.options.sparkSubmit} ${argv.join(" ")}\n`);
+    for (const note of command.notes) log.write(`# local translation: ${note}\n`);
+    return new Promise((resolvePromise, reject) => {
+      // Own process group, so stop() ends the spark-submit JVM and its Python workers together.
+      const child = spawn(this.options.sparkSubmit, argv, {
+        cwd: this.options.root,
+        env: { ...process.env, ...this.options.env },
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      this.#child = child;
+      child.stdout.pipe(log, { end: false });
+      child.stderr.pipe(log, { end: false });
+      const timer = setTimeout(() => {
+        log.write(`# timed out after ${this.options.jobTimeoutMs} ms; killing\n`);
+        if (child.pid) signalGroup(child.pid, "SIGKILL");
+      }, this.options.jobTimeoutMs);
+      child.on("error", (error) => {
+        clearTimeout(timer);
+        this.#child = undefined;
+        log.end();
+        reject(error);
+      });
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        this.#child = undefined;
+        log.end(`# exit ${code}\n`);
+        resolvePromise(code);
+      });
+    });
+  }
+
+  /** Stops polling and ends a running job (its whole process group). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const child = this.#child;
+    if (child?.pid) {
+      const closed = new Promise<void>((r) => child.once("close", () => r()));
+      signalGroup(child.pid, "SIGTERM");
+      const timedOut = await Promise.race([closed.then(() => false), sleep(10_000).then(() => true)]);
+      if (timedOut) {
+        signalGroup(child.pid, "SIGKILL");
+        await Promise.race([closed, sleep(3000)]);
+      }
+    }
+    await Promise.race([this.#loop?.catch(() => undefined), sleep(15_000)]);
+  }
+}

@@ -1,0 +1,296 @@
+// The local pipeline as one object: engines (Cassandra, moto), the local AWS resources, the real
+// ingest handler fed by S3 events, the job runner executing EMR steps with a local spark-submit,
+// and getFeatures behind a local HTTP API. `npm run local` and the e2e suite both start it here.
+// stop() undoes exactly what start() did, in reverse, even when start() was interrupted half-way.
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
+import { CassandraEngine, MotoEngine, type Say } from "./engines.js";
+import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
+import { JobRunner, type StepRecord } from "./job-runner.js";
+import {
+  createLocalAws,
+  type LocalAws,
+  type LocalAwsClients,
+  localAwsClients,
+  pointSdkAt,
+} from "./local-aws.js";
+import { type IngestHandler, S3EventPoller, type S3EventReport } from "./s3-events.js";
+import { type LocalPaths, type LocalSettings, localBuckets } from "./settings.js";
+
+export interface LocalStackOptions {
+  readonly settings: LocalSettings;
+  readonly paths: LocalPaths;
+  readonly say: Say;
+  /** Handler logs (Powertools) at INFO instead of WARN. */
+  readonly verbose?: boolean;
+  /** Called for every ingest invocation (outcomes, failures). */
+  readonly onIngest?: (report: S3EventReport) => void;
+  readonly onStep?: (event: "queued" | "started" | "finished", step: StepRecord) => void;
+  readonly jobTimeoutMs?: number;
+}
+
+/** What `npm run local:upload` needs to find the running stack. */
+export interface StackFile {
+  readonly pid: number;
+  readonly endpoint: string;
+  readonly httpUrl: string;
+  readonly buckets: LocalAws["buckets"];
+  readonly view: string;
+  readonly keyspace: string;
+  readonly clusterId: string;
+  readonly startedAt: string;
+}
+
+interface RecordedOutcome {
+  readonly seq: number;
+  readonly outcome: IngestOutcome;
+}
+
+export class LocalStack {
+  readonly cassandra: CassandraEngine;
+  readonly moto: MotoEngine;
+  readonly clients: LocalAwsClients;
+  readonly #undo: Array<{ name: string; run: () => Promise<void> }> = [];
+  readonly #outcomes: RecordedOutcome[] = [];
+  readonly #outcomeWaiters = new Set<() => void>();
+  #seq = 0;
+  #aws: LocalAws | undefined;
+  #runner: JobRunner | undefined;
+  #httpUrl: string | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: LocalStackOptions) {
+    const { settings, paths, say } = options;
+    this.cassandra = new CassandraEngine(paths, settings, say);
+    this.moto = new MotoEngine(paths, settings.LOCAL_MOTO_PORT, say);
+    this.clients = localAwsClients(this.moto.url);
+  }
+
+  get aws(): LocalAws {
+    if (!this.#aws) throw new Error("the local stack is not started");
+    return this.#aws;
+  }
+
+  get runner(): JobRunner {
+    if (!this.#runner) throw new Error("the local stack is not started");
+    return this.#runner;
+  }
+
+  get httpUrl(): string {
+    if (!this.#httpUrl) throw new Error("the local stack is not started");
+    return this.#httpUrl;
+  }
+
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
+  private checkNotStopping(): void {
+    if (this.#stopping) throw new Error("the local stack is stopping");
+  }
+
+  /** Cassandra (+ schema) and moto, started concurrently. */
+  async startEngines(): Promise<void> {
+    const { paths } = this.options;
+    for (const dir of [paths.pipelineDir, paths.logsDir, paths.offlineDir])
+      mkdirSync(dir, { recursive: true });
+    this.#undo.push({ name: "cassandra", run: () => this.cassandra.stop() });
+    this.#undo.push({ name: "moto", run: () => this.moto.stop() });
+    await Promise.all([
+      this.cassandra.start().then(() => {
+        this.checkNotStopping();
+        return this.cassandra.applySchema();
+      }),
+      this.moto.start(),
+    ]);
+    this.checkNotStopping();
+  }
+
+  /** Buckets, queue, cluster; then ingest, the job runner and the HTTP API. */
+  async startServices(): Promise<void> {
+    const { settings, paths, say } = this.options;
+    pointSdkAt(this.moto.url);
+    const buckets = localBuckets(settings.LOCAL_BUCKET_PREFIX);
+    const aws = await createLocalAws(
+      this.moto.url,
+      this.clients,
+      buckets,
+      `${settings.LOCAL_BUCKET_PREFIX}-raw-events`,
+    );
+    this.#aws = aws;
+    this.checkNotStopping();
+
+    // The handlers read their configuration once, at import: everything is set before.
+    Object.assign(process.env, {
+      FEATURE_VIEWS_DIR: paths.featureViewsDir,
+      RAW_BUCKET: buckets.raw,
+      OFFLINE_BUCKET: buckets.offline,
+      ARTIFACTS_BUCKET: buckets.artifacts,
+      KEYSPACE: settings.KEYSPACE,
+      EMR_CLUSTER_ID: aws.clusterId,
+      STACK_NAME: "feature-store-local",
+      ONLINE_STORE: "cassandra",
+      CASSANDRA_CONTACT_POINTS: "127.0.0.1",
+      CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
+      CASSANDRA_LOCAL_DC: settings.CASSANDRA_LOCAL_DC,
+      POWERTOOLS_SERVICE_NAME: "feature-store-local",
+      POWERTOOLS_LOG_LEVEL: this.options.verbose ? "INFO" : "WARN",
+      POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreLocal",
+      POWERTOOLS_METRICS_DISABLED: "true",
+    });
+
+    const ingest = (await import("../../functions/ingest/handler.js")) as unknown as {
+      handler: IngestHandler;
+    };
+    const poller = new S3EventPoller(this.clients.sqs, aws.queueUrl, ingest.handler, (report) => {
+      if (report.kind === "outcomes") {
+        for (const outcome of report.outcomes) this.#outcomes.push({ seq: ++this.#seq, outcome });
+        for (const wake of this.#outcomeWaiters) wake();
+      }
+      this.options.onIngest?.(report);
+    });
+    poller.start();
+    this.#undo.push({ name: "ingest poller", run: () => poller.stop() });
+
+    const runner = new JobRunner({
+      emr: this.clients.emr,
+      s3: this.clients.s3,
+      clusterId: aws.clusterId,
+      translation: {
+        buckets,
+        root: paths.root,
+        jarsDir: join(paths.localDir, "jars"),
+        pyFilesZip: join(paths.pipelineDir, "artifacts/spark/feature_store.zip"),
+        offlineDir: paths.offlineDir,
+        inputsDir: paths.inputsDir,
+        cassandra: {
+          host: "127.0.0.1",
+          port: settings.CASSANDRA_PORT,
+          datacenter: settings.CASSANDRA_LOCAL_DC,
+        },
+      },
+      root: paths.root,
+      python: paths.venvPython,
+      sparkSubmit: join(paths.localDir, "venv/bin/spark-submit"),
+      localSparkOptions: [
+        "--master",
+        `local[${settings.LOCAL_SPARK_CORES}]`,
+        "--driver-memory",
+        settings.LOCAL_SPARK_DRIVER_MEMORY,
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.ui.showConsoleProgress=false",
+        "--conf",
+        `spark.sql.shuffle.partitions=${settings.LOCAL_SPARK_CORES * 2}`,
+      ],
+      env: {
+        JAVA_HOME: process.env.JAVA_HOME ?? "/usr/lib/jvm/java-17-openjdk-amd64",
+        PYSPARK_PYTHON: paths.venvPython,
+        PYSPARK_DRIVER_PYTHON: paths.venvPython,
+        SPARK_LOCAL_IP: "127.0.0.1",
+        FEATURE_STORE_LOCAL_DIR: paths.localDir,
+      },
+      ledgerFile: join(paths.pipelineDir, "steps", `${aws.clusterId}.json`),
+      logsDir: paths.logsDir,
+      jobTimeoutMs: this.options.jobTimeoutMs ?? 30 * 60_000,
+    });
+    for (const event of ["queued", "started", "finished"] as const) {
+      runner.on(event, (step: StepRecord) => this.options.onStep?.(event, step));
+    }
+    runner.start();
+    this.#runner = runner;
+    this.#undo.push({ name: "job runner", run: () => runner.stop() });
+
+    const serving = (await import("../../functions/get-features/handler.js")) as unknown as {
+      handler: HttpHandler;
+      connected: Promise<boolean>;
+      store: { close(): Promise<void> };
+    };
+    this.#undo.push({ name: "online store client", run: () => serving.store.close() });
+    if (!(await serving.connected))
+      say("getFeatures: the online store did not answer at init; reads will retry");
+    const api = new LocalHttpApi(serving.handler);
+    this.#httpUrl = await api.listen(settings.LOCAL_HTTP_PORT);
+    this.#undo.push({ name: "HTTP API", run: () => api.close() });
+
+    const stackFile: StackFile = {
+      pid: process.pid,
+      endpoint: this.moto.url,
+      httpUrl: this.#httpUrl,
+      buckets,
+      view: settings.FEATURE_VIEW,
+      keyspace: settings.KEYSPACE,
+      clusterId: aws.clusterId,
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(paths.stackFile, `${JSON.stringify(stackFile, null, 2)}\n`);
+    this.#undo.push({ name: "stack file", run: async () => rmSync(paths.stackFile, { force: true }) });
+  }
+
+  /** Puts a local file into the raw bucket under raw/<view>/<name>. */
+  async upload(file: string, name = basename(file)): Promise<{ key: string; seq: number; bytes: number }> {
+    const key = `raw/${this.options.settings.FEATURE_VIEW}/${name}`;
+    const seq = this.#seq;
+    await this.clients.s3.send(
+      new PutObjectCommand({
+        Bucket: this.aws.buckets.raw,
+        Key: key,
+        Body: readFileSync(file),
+        ContentType: "text/csv",
+      }),
+    );
+    return { key, seq, bytes: statSync(file).size };
+  }
+
+  /** The first ingest outcome for `key` recorded after sequence number `afterSeq`. */
+  waitForIngest(key: string, afterSeq: number, timeoutMs: number): Promise<IngestOutcome> {
+    const find = () => this.#outcomes.find((o) => o.seq > afterSeq && o.outcome.key === key)?.outcome;
+    const found = find();
+    if (found) return Promise.resolve(found);
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => {
+        this.#outcomeWaiters.delete(wake);
+        reject(new Error(`no ingest outcome for ${key} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      const wake = () => {
+        const outcome = find();
+        if (!outcome) return;
+        clearTimeout(timer);
+        this.#outcomeWaiters.delete(wake);
+        resolvePromise(outcome);
+      };
+      this.#outcomeWaiters.add(wake);
+    });
+  }
+
+  /** Stops everything started, newest first; safe to call more than once and at any point. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      while (this.#undo.length > 0) {
+        const step = this.#undo.pop();
+        if (!step) break;
+        try {
+          await step.run();
+        } catch (error) {
+          this.options.say(`stopping ${step.name} failed: ${(error as Error).message}`);
+        }
+      }
+    })();
+    return this.#stopping;
+  }
+}
+
+/** The stack file of a running `npm run local`, if its process is alive. */
+export function readStackFile(path: string): StackFile | undefined {
+  if (!existsSync(path)) return undefined;
+  const file = JSON.parse(readFileSync(path, "utf8")) as StackFile;
+  try {
+    process.kill(file.pid, 0);
+    return file;
+  } catch {
+    return undefined;
+  }
+}

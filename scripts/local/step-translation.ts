@@ -1,0 +1,186 @@
+// Turns the spark-submit command of an EMR step (functions/commons/emr-step.ts, docs/SPARK_JOB.md)
+// into the same command for this machine. Pure, so it is unit-tested: every s3:// URI becomes a
+// local path (raw inputs are downloaded, artifacts are the repository's files, offline outputs go
+// under the pipeline's offline directory), EMR-only options are dropped (cluster deploy mode, the
+// EMR jar set, the Keyspaces driver profile becomes the local Cassandra host and port), and every
+// other option and job argument is kept exactly as the submit function built it.
+import { join } from "node:path";
+import { ARTIFACT_KEYS } from "../../functions/commons/emr-step.js";
+import { parseS3Uri, type S3Location } from "../../functions/commons/s3-object.js";
+import type { LocalBuckets } from "./settings.js";
+
+export interface StepTranslationContext {
+  readonly buckets: LocalBuckets;
+  /** The repository: job script and feature views come from here, as `sls deploy` uploads them. */
+  readonly root: string;
+  /** scripts/setup-jars.sh's output: <jarsDir>/spark/*.jar. */
+  readonly jarsDir: string;
+  /** The feature_store package zipped like the deploy does (spark/feature_store.zip). */
+  readonly pyFilesZip: string;
+  /** Local root of the offline bucket: s3://<offline>/<key> ↔ <offlineDir>/<key>. */
+  readonly offlineDir: string;
+  /** Raw inputs are downloaded to <inputsDir>/<key>. */
+  readonly inputsDir: string;
+  readonly cassandra: { readonly host: string; readonly port: number; readonly datacenter: string };
+}
+
+export interface LocalStepCommand {
+  /** spark-submit options (without the executable), the job script, then the job's arguments. */
+  readonly sparkOptions: readonly string[];
+  readonly jobScript: string;
+  readonly jobArgs: readonly string[];
+  readonly runId: string;
+  readonly view: string;
+  /** Raw files to fetch from the emulator before the run. */
+  readonly downloads: ReadonlyArray<{ readonly from: S3Location; readonly to: string }>;
+  /** The run summary: where the job writes it here, and where the real job would have put it. */
+  readonly summary: { readonly local: string; readonly s3: S3Location } | undefined;
+  /** What was dropped or replaced, for the log. */
+  readonly notes: readonly string[];
+}
+
+export class StepTranslationError extends Error {
+  override name = "StepTranslationError";
+}
+
+/** spark-submit options that take no value. */
+const SPARK_FLAGS = new Set(["--verbose", "--supervise"]);
+/** The Keyspaces driver profile: on this machine the job talks to the local node instead. */
+const PROFILE_CONF = "spark.cassandra.connection.config.profile.path";
+
+/** Where an artifacts-bucket key lives on this machine; null when it is EMR-only. */
+function artifactPath(key: string, ctx: StepTranslationContext): string | null {
+  const [sparkJars, emrJars] = ARTIFACT_KEYS.jarDirs;
+  if (sparkJars !== undefined && key.startsWith(sparkJars)) {
+    return join(ctx.jarsDir, "spark", key.slice(sparkJars.length));
+  }
+  if (emrJars !== undefined && key.startsWith(emrJars)) return null;
+  if (key === ARTIFACT_KEYS.driverProfile) return null;
+  if (key === ARTIFACT_KEYS.jobScript) return join(ctx.root, "spark/feature_job.py");
+  if (key === ARTIFACT_KEYS.pyFiles) return ctx.pyFilesZip;
+  if (key.startsWith(ARTIFACT_KEYS.featureViewsPrefix)) {
+    return join(ctx.root, "resources/feature-views", key.slice(ARTIFACT_KEYS.featureViewsPrefix.length));
+  }
+  throw new StepTranslationError(
+    `No local counterpart for the artifact s3://${ctx.buckets.artifacts}/${key}`,
+  );
+}
+
+export function translateStepArgs(args: readonly string[], ctx: StepTranslationContext): LocalStepCommand {
+  if (args[0] !== "spark-submit") {
+    throw new StepTranslationError(`Not a spark-submit step: ${args.slice(0, 3).join(" ")}`);
+  }
+  const notes: string[] = [];
+  const downloads: Array<{ from: S3Location; to: string }> = [];
+
+  /** Any s3:// URI of the three buckets → local path (null: EMR-only artifact). */
+  const local = (uri: string, as: "input" | "output" | "artifact"): string | null => {
+    if (!uri.startsWith("s3://")) return uri;
+    const at = parseS3Uri(uri);
+    if (at === undefined) throw new StepTranslationError(`Malformed S3 URI ${uri}`);
+    if (at.bucket === ctx.buckets.artifacts) return artifactPath(at.key, ctx);
+    if (at.bucket === ctx.buckets.offline) return join(ctx.offlineDir, at.key);
+    if (at.bucket === ctx.buckets.raw && as === "input") {
+      if (at.key.split("/").includes("..")) throw new StepTranslationError(`Unsafe key in ${uri}`);
+      const to = join(ctx.inputsDir, at.key);
+      downloads.push({ from: at, to });
+      return to;
+    }
+    throw new StepTranslationError(`No local counterpart for ${uri} (as ${as})`);
+  };
+  const localList = (list: string): string[] =>
+    list
+      .split(",")
+      .map((uri) => local(uri, "artifact"))
+      .filter((path): path is string => path !== null);
+
+  // spark-submit options, up to the job script.
+  const sparkOptions: string[] = [];
+  let i = 1;
+  for (; i < args.length; i++) {
+    const option = args[i] as string;
+    if (!option.startsWith("--")) break;
+    if (SPARK_FLAGS.has(option)) {
+      sparkOptions.push(option);
+      continue;
+    }
+    const value = args[++i];
+    if (value === undefined) throw new StepTranslationError(`${option} has no value`);
+    if (option === "--deploy-mode") {
+      if (value !== "client") notes.push(`--deploy-mode ${value} → client`);
+      sparkOptions.push(option, "client");
+    } else if (
+      option === "--jars" ||
+      option === "--files" ||
+      option === "--py-files" ||
+      option === "--archives"
+    ) {
+      const paths = localList(value);
+      const dropped = value.split(",").length - paths.length;
+      if (dropped > 0)
+        notes.push(`${option}: ${dropped} EMR-only entr${dropped === 1 ? "y" : "ies"} dropped`);
+      if (paths.length > 0) sparkOptions.push(option, paths.join(","));
+    } else if (option === "--conf" && value.startsWith(`${PROFILE_CONF}=`)) {
+      notes.push(`--conf ${PROFILE_CONF} dropped (Keyspaces profile)`);
+    } else {
+      sparkOptions.push(option, value);
+    }
+  }
+  const scriptUri = args[i];
+  if (scriptUri === undefined) throw new StepTranslationError("The step names no job script");
+  const jobScript = local(scriptUri, "artifact");
+  if (jobScript === null)
+    throw new StepTranslationError(`The job script ${scriptUri} has no local counterpart`);
+
+  // The job's own arguments (docs/SPARK_JOB.md): every one is "--name value".
+  const jobArgs: string[] = [];
+  let runId: string | undefined;
+  let view: string | undefined;
+  let summary: LocalStepCommand["summary"];
+  for (i += 1; i < args.length; i += 2) {
+    const name = args[i] as string;
+    const value = args[i + 1];
+    if (!name.startsWith("--") || value === undefined) {
+      throw new StepTranslationError(`Unexpected job argument ${name}`);
+    }
+    switch (name) {
+      case "--input":
+        jobArgs.push(name, local(value, "input") as string);
+        break;
+      case "--feature-view":
+      case "--offline-uri":
+      case "--rejects-uri": {
+        const path = local(value, name === "--feature-view" ? "artifact" : "output");
+        if (path === null) throw new StepTranslationError(`${name} ${value} has no local counterpart`);
+        jobArgs.push(name, path);
+        break;
+      }
+      case "--summary-uri": {
+        const path = local(value, "output") as string;
+        const s3 = parseS3Uri(value);
+        if (s3 !== undefined) summary = { local: path, s3 };
+        jobArgs.push(name, path);
+        break;
+      }
+      case "--cassandra-profile":
+        notes.push(`--cassandra-profile ${value} → the local Cassandra node`);
+        jobArgs.push(
+          "--cassandra-host",
+          ctx.cassandra.host,
+          "--cassandra-port",
+          String(ctx.cassandra.port),
+          "--cassandra-datacenter",
+          ctx.cassandra.datacenter,
+        );
+        break;
+      default:
+        if (name === "--run-id") runId = value;
+        if (name === "--view") view = value;
+        jobArgs.push(name, value);
+    }
+  }
+  if (runId === undefined || view === undefined) {
+    throw new StepTranslationError("The step has no --run-id or --view");
+  }
+  return { sparkOptions, jobScript, jobArgs, runId, view, downloads, summary, notes };
+}

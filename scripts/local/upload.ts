@@ -1,0 +1,182 @@
+// `npm run local:upload -- …`: puts a raw CSV into the running local pipeline's raw bucket (through
+// the S3 API of its moto endpoint, no aws CLI needed) and follows it: quarantined with a report, or
+// its feature job run to the end, then one updated vector read back over HTTP.
+//
+//   npm run local:upload -- path/to/file.csv [--name <file name in raw/energy/>]
+//   npm run local:upload -- --day 2014-03-01 [--households 300]   # generate a one-day file
+//   npm run local:upload -- --bad [--kind bad_header|empty|header_only]  # a malformed file
+//   add --no-wait to return right after the upload
+import { existsSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parseArgs } from "node:util";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { type ClaimRecord, claimLocation } from "../../functions/ingest/ingest-claim.js";
+import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
+import { csvFacts } from "./csv-facts.js";
+import { sleep } from "./engines.js";
+import type { StepRecord } from "./job-runner.js";
+import { httpGet } from "./read-burst.js";
+import { sampleFile } from "./sample-data.js";
+import { LOCAL_REGION, localPaths, readLocalSettings } from "./settings.js";
+import { readStackFile } from "./stack.js";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+const { values: flags, positionals } = parseArgs({
+  options: {
+    name: { type: "string" },
+    day: { type: "string" },
+    households: { type: "string", default: "300" },
+    bad: { type: "boolean", default: false },
+    kind: { type: "string", default: "bad_header" },
+    "no-wait": { type: "boolean", default: false },
+    timeout: { type: "string", default: "600" },
+  },
+  allowPositionals: true,
+  strict: true,
+});
+
+const say = (message: string) => process.stdout.write(`[local:upload] ${message}\n`);
+
+async function readJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse((await object.Body?.transformToString("utf-8")) ?? "null") as T;
+  } catch (error) {
+    if ((error as Error).name === "NoSuchKey") return undefined;
+    throw error;
+  }
+}
+
+async function main(): Promise<number> {
+  const settings = readLocalSettings();
+  const paths = localPaths(settings);
+  const stack = readStackFile(paths.stackFile);
+  if (!stack) {
+    say(`no running local pipeline (${paths.stackFile}); start it with: npm run local`);
+    return 2;
+  }
+  const view = loadFeatureViews(paths.featureViewsDir).get(stack.view);
+  if (!view) throw new Error(`unknown view ${stack.view}`);
+
+  // The file: given, or generated with the same generator as the seed data.
+  let file: string;
+  if (flags.day || flags.bad) {
+    const day = flags.day ?? "2014-03-01";
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error("--day must be YYYY-MM-DD");
+    const spec = {
+      households: Number(flags.households),
+      start: day,
+      end: day,
+      ...(flags.bad ? { malformed: flags.kind } : {}),
+    };
+    file = sampleFile(spec, join(paths.dataDir, "uploads"), paths.venvPython, paths.root).path;
+  } else if (positionals[0]) {
+    file = positionals[0];
+    if (!existsSync(file)) throw new Error(`${file}: no such file`);
+  } else {
+    say("usage: npm run local:upload -- <file.csv> | --day YYYY-MM-DD | --bad [--kind bad_header]");
+    return 2;
+  }
+
+  const s3 = new S3Client({
+    endpoint: stack.endpoint,
+    region: LOCAL_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+  const key = `raw/${view.name}/${flags.name ?? basename(file)}`;
+  const started = Date.now();
+  const put = await s3.send(
+    new PutObjectCommand({
+      Bucket: stack.buckets.raw,
+      Key: key,
+      Body: readFileSync(file),
+      ContentType: "text/csv",
+    }),
+  );
+  say(`uploaded ${file} → s3://${stack.buckets.raw}/${key}`);
+  if (flags["no-wait"]) return 0;
+
+  // Follow the file the way an operator would in AWS: its claim (job started) or its quarantine report.
+  const claim = claimLocation(stack.buckets.artifacts, view.name, {
+    bucket: stack.buckets.raw,
+    key,
+    // moto's event carries no version id; ingest then identifies the object by its ETag.
+    eTag: put.ETag?.replaceAll('"', ""),
+  });
+  const reportKey = `${quarantineKeyFor(key, view.name)}.report.json`;
+  const deadline = started + Number(flags.timeout) * 1000;
+  let runId: string | undefined;
+  while (Date.now() < deadline && runId === undefined) {
+    const report = await readJson<{ problems: Array<{ message: string }>; checkedAt?: string }>(
+      s3,
+      stack.buckets.raw,
+      reportKey,
+    );
+    if (report && Date.parse(report.checkedAt ?? "") >= started - 1000) {
+      say(`QUARANTINED: ${report.problems.map((p) => p.message).join("; ")}`);
+      say(`  report: s3://${stack.buckets.raw}/${reportKey}`);
+      say(`  copy:   s3://${stack.buckets.raw}/${quarantineKeyFor(key, view.name)}`);
+      return 1;
+    }
+    const claimed = await readJson<ClaimRecord>(s3, claim.bucket, claim.key);
+    if (claimed && Date.parse(claimed.claimedAt) < started - 1000) {
+      say(`identical to an earlier upload of ${key} (run ${claimed.runId}): ingest starts no second job`);
+      return 0;
+    }
+    runId = claimed?.runId;
+    if (runId === undefined) await sleep(500);
+  }
+  if (runId === undefined) {
+    say("no ingest outcome yet (is the file a duplicate of an earlier upload?)");
+    return 1;
+  }
+  say(
+    `accepted by ingest; feature job run ${runId} started (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
+
+  const ledger = join(paths.pipelineDir, "steps", `${stack.clusterId}.json`);
+  let step: StepRecord | undefined;
+  while (Date.now() < deadline) {
+    const steps = existsSync(ledger)
+      ? ((JSON.parse(readFileSync(ledger, "utf8")) as { steps: StepRecord[] }).steps ?? [])
+      : [];
+    step = steps.find((s) => s.runId === runId && (s.state === "COMPLETED" || s.state === "FAILED"));
+    if (step) break;
+    await sleep(1000);
+  }
+  if (!step) {
+    say(`run ${runId} did not finish within ${flags.timeout} s`);
+    return 1;
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  say(`job ${step.state} (${step.seconds} s in Spark; ${seconds} s since the upload); log ${step.log}`);
+  if (step.summaryUri) say(`  summary: ${step.summaryUri}\n${JSON.stringify(step.summary, null, 2)}`);
+  if (step.state !== "COMPLETED") return 1;
+
+  const facts = await csvFacts(file, view.entityColumn, view.eventDateColumn);
+  const [entity] = facts.lastDay.keys();
+  if (entity !== undefined) {
+    const url = `${stack.httpUrl}/features/${view.name}/${entity}`;
+    const response = await httpGet(url);
+    const body = JSON.parse(response.body) as { featureDate?: string; features?: Record<string, unknown> };
+    say(`served now (${((Date.now() - started) / 1000).toFixed(1)} s after the upload): curl -s ${url}`);
+    say(
+      `  ${entity}: featureDate ${body.featureDate} (file's last day ${facts.lastDay.get(entity)}), ` +
+        `energy_sum ${body.features?.energy_sum}, energy_sum_3m ${body.features?.energy_sum_3m}`,
+    );
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    say(`error: ${(error as Error).message ?? String(error)}`);
+    process.exitCode = 1;
+  },
+);
