@@ -61,9 +61,10 @@ function lambdaBasics(functionName) {
 function startJobStatements(ctx) {
   if (ctx.emrClusterId) {
     return [
+      // ListSteps: a retried ingest event checks whether a dead invocation added its step.
       allow(
         "AddStepsToFeatureCluster",
-        ["elasticmapreduce:AddJobFlowSteps"],
+        ["elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:ListSteps"],
         [emrClusterArn(ctx.emrClusterId)],
       ),
     ];

@@ -8,8 +8,12 @@ import { isPreconditionFailure, type S3Location } from "../commons/s3-object.js"
 
 export const CLAIMS_PREFIX = "ingest-claims/";
 
-/** A claim left "starting" longer than this (the function timed out mid-way) may be taken over. */
-export const STALE_CLAIM_MS = 15 * 60 * 1000;
+/**
+ * A claim left "starting" longer than this belongs to an invocation that died mid-way (Lambda
+ * stops ingest after its 60 s timeout), so a retried event may take it over. Lambda retries a
+ * failed asynchronous event after about 1 and 3 minutes, so the second retry can always do so.
+ */
+export const STALE_CLAIM_MS = 120 * 1000;
 
 export interface ClaimedFile {
   readonly bucket: string;
@@ -28,7 +32,7 @@ export interface ClaimRecord {
 }
 
 export type ClaimOutcome =
-  | { readonly status: "claimed" }
+  | { readonly status: "claimed"; readonly takenOver: boolean }
   | { readonly status: "duplicate"; readonly existing: ClaimRecord | undefined };
 
 /**
@@ -91,7 +95,7 @@ export async function claimFile(
         IfNoneMatch: "*",
       }),
     );
-    return { status: "claimed" };
+    return { status: "claimed", takenOver: false };
   } catch (error) {
     if (!isPreconditionFailure(error)) throw error;
   }
@@ -113,7 +117,7 @@ export async function claimFile(
         IfMatch: existing.eTag,
       }),
     );
-    return { status: "claimed" };
+    return { status: "claimed", takenOver: true };
   } catch (error) {
     if (isPreconditionFailure(error)) return { status: "duplicate", existing: existing.record };
     throw error;

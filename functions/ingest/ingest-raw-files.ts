@@ -3,10 +3,11 @@
 import type { EMRClient } from "@aws-sdk/client-emr";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Event } from "aws-lambda";
+import { featureJobStepName } from "../commons/emr-step.js";
 import type { FeatureJobConfig } from "../commons/feature-job-config.js";
 import type { FeatureView } from "../commons/feature-view.js";
 import { copyObjectVersion, putJsonObject, s3Uri } from "../commons/s3-object.js";
-import { startFeatureJob } from "../submit/start-feature-job.js";
+import { findRecentStep, startFeatureJob } from "../submit/start-feature-job.js";
 import { checkRawFile, decodeS3EventKey, type RawFileProblem, type RawFileRef } from "./check-raw-file.js";
 import { claimFile, claimLocation, claimRunId, completeClaim, releaseClaim } from "./ingest-claim.js";
 
@@ -138,6 +139,23 @@ export async function ingestRawFile(file: NewRawFile, deps: IngestDependencies):
   );
   if (outcome.status === "duplicate") {
     return { outcome: "duplicate", key: file.key, runId: outcome.existing?.runId };
+  }
+  const clusterId = deps.config.EMR_CLUSTER_ID;
+  if (outcome.takenOver && clusterId) {
+    // The previous holder died after claiming; it may have added the step before dying.
+    const name = featureJobStepName({ view: verdict.view.name, inputs: [], mode: "incremental", runId });
+    const stepId = await findRecentStep(deps.emr, clusterId, name);
+    if (stepId) {
+      await completeClaim(deps.s3, claim, {
+        state: "started",
+        claimedAt,
+        file: identity,
+        runId,
+        clusterId,
+        stepIds: [stepId],
+      });
+      return { outcome: "duplicate", key: file.key, runId };
+    }
   }
   try {
     const started = await startFeatureJob(

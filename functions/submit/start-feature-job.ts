@@ -97,6 +97,20 @@ export function validateFeatureJobRequest(
   return request;
 }
 
+/**
+ * The id of a step with this name among the cluster's most recent steps (first page, newest
+ * first), if any: how a retry finds out that a dead invocation did start its step after all.
+ */
+export async function findRecentStep(
+  emr: EMRClient,
+  clusterId: string,
+  stepName: string,
+): Promise<string | undefined> {
+  const response = await emr.send(new ListStepsCommand({ ClusterId: clusterId }));
+  return response.Steps?.find((step) => step.Name === stepName)?.Id;
+}
+
+/** Validates the request and starts the job; returns where it runs. */
 export async function startFeatureJob(
   input: unknown,
   deps: FeatureJobDependencies,

@@ -219,7 +219,7 @@ describe("packaged template", () => {
       );
       expect(emr.map((s) => [s.Action, asList(s.Resource).map(flat)])).toEqual([
         [
-          ["elasticmapreduce:AddJobFlowSteps"],
+          ["elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:ListSteps"],
           ["arn:<AWS::Partition>:elasticmapreduce:<AWS::Region>:<AWS::AccountId>:cluster/j-1K48XXXXXXHCB"],
         ],
       ]);

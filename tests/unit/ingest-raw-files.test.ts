@@ -2,7 +2,7 @@
 // rejection path ending in quarantine + report, one job per object version however often the
 // event is delivered, and one job per file when several arrive in one event.
 import "aws-sdk-client-mock-vitest/extend";
-import { AddJobFlowStepsCommand, EMRClient } from "@aws-sdk/client-emr";
+import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -22,7 +22,7 @@ import {
   parseHeaderLine,
   routeRawKey,
 } from "../../functions/ingest/check-raw-file.js";
-import { claimFile, claimLocation } from "../../functions/ingest/ingest-claim.js";
+import { claimFile, claimLocation, claimRunId } from "../../functions/ingest/ingest-claim.js";
 import {
   IngestFailedError,
   ingestS3Event,
@@ -262,6 +262,51 @@ describe("ingestS3Event", () => {
     expect(retried.map((o) => o.outcome).sort()).toEqual(["duplicate", "started"]);
   });
 
+  describe("after an invocation died holding a claim", () => {
+    const key = "raw/energy/a.csv";
+    const file = { bucket: "fs-raw", key, versionId: "v1", eTag: "etag-1" };
+    const claim = claimLocation("fs-artifacts", "energy", file);
+    const runId = claimRunId(claim, new Date("2026-11-26T18:59:00.000Z"));
+    const stuck = { state: "starting", claimedAt: "2026-11-26T18:50:00Z", file, runId };
+
+    it("does not add the step again when the cluster already has it", async () => {
+      const claims = serveObjects({ [key]: GOOD_CSV });
+      claims.set(claim.key, JSON.stringify(stuck));
+      emrMock.on(ListStepsCommand).resolves({
+        Steps: [
+          { Id: "s-OTHER", Name: "feature-job energy incremental other" },
+          { Id: "s-DONE", Name: `feature-job energy incremental ${runId}` },
+        ],
+      });
+      const [outcome] = await ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
+      expect(outcome).toEqual({ outcome: "duplicate", key, runId });
+      expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
+      expect(emrMock).toHaveReceivedCommandWith(ListStepsCommand, { ClusterId: "j-CLUSTER" });
+      expect(JSON.parse(claims.get(claim.key) ?? "{}")).toMatchObject({
+        state: "started",
+        stepIds: ["s-DONE"],
+      });
+    });
+
+    it("adds the step when the cluster does not have it", async () => {
+      const claims = serveObjects({ [key]: GOOD_CSV });
+      claims.set(claim.key, JSON.stringify(stuck));
+      emrMock.on(ListStepsCommand).resolves({ Steps: [] });
+      const [outcome] = await ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
+      expect(outcome).toMatchObject({ outcome: "started", runId, stepIds: ["s-1"] });
+      expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
+    });
+
+    it("leaves a fresh claim alone: its holder may still be running", async () => {
+      const claims = serveObjects({ [key]: GOOD_CSV });
+      claims.set(claim.key, JSON.stringify({ ...stuck, claimedAt: "2026-11-26T18:59:30Z" }));
+      const [outcome] = await ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
+      expect(outcome).toEqual({ outcome: "duplicate", key, runId });
+      expect(emrMock).not.toHaveReceivedCommand(ListStepsCommand);
+      expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
+    });
+  });
+
   const rejections: Array<[string, string, string, string, string | undefined]> = [
     [
       "missing columns",
@@ -354,8 +399,11 @@ describe("claims", () => {
     s3Mock.on(PutObjectCommand, { IfMatch: '"e1"' }).resolves({});
     const at = { bucket: "art", key: "ingest-claims/energy/x.json" };
     const record = { state: "starting" as const, claimedAt: "2026-11-26T19:00:00Z", file, runId: "new" };
-    expect(await claimFile(s3, at, record, new Date("2026-11-26T19:00:00Z"))).toEqual({ status: "claimed" });
-    expect(await claimFile(s3, at, record, new Date("2026-11-26T18:05:00Z"))).toMatchObject({
+    expect(await claimFile(s3, at, record, new Date("2026-11-26T19:00:00Z"))).toEqual({
+      status: "claimed",
+      takenOver: true,
+    });
+    expect(await claimFile(s3, at, record, new Date("2026-11-26T18:01:00Z"))).toMatchObject({
       status: "duplicate",
       existing: { runId: "old" },
     });
