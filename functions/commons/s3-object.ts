@@ -69,7 +69,15 @@ export async function copyObjectVersion(
   // CopySource is "bucket/key[?versionId=...]" with the key URL-encoded (slashes kept).
   const encodedKey = from.key.split("/").map(encodeURIComponent).join("/");
   const source = `${from.bucket}/${encodedKey}${from.versionId ? `?versionId=${encodeURIComponent(from.versionId)}` : ""}`;
-  await s3.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source }));
+  // Tags are not copied (REPLACE with none), so no s3:GetObjectTagging on the source is needed.
+  await s3.send(
+    new CopyObjectCommand({
+      Bucket: to.bucket,
+      Key: to.key,
+      CopySource: source,
+      TaggingDirective: "REPLACE",
+    }),
+  );
 }
 
 export async function putJsonObject(s3: S3Client, at: S3Location, body: unknown): Promise<void> {
