@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the feature job locally exactly as EMR runs it: the venv's spark-submit, the local jar set
+# (.local/jars/spark, no downloads), the feature_store package on the Python path, Delta configured.
+#   scripts/spark-submit.sh --view energy --input data/raw.csv --mode full --feature-view resources/feature-views/energy.yml \
+#     --offline-uri .local/offline --rejects-uri .local/rejects/energy/r1 --summary-uri .local/runs/r1.json --run-id r1
+# Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]).
+. "$(dirname "$0")/lib.sh"
+
+[[ -x "$VENV/bin/spark-submit" ]] || die "no .local/venv: run scripts/setup-python.sh"
+[[ -d "$JARS/spark" ]] || die "no .local/jars/spark: run scripts/setup-jars.sh"
+jars="$(find "$JARS/spark" -name '*.jar' | sort | paste -sd, -)"
+
+# The package goes in as a zip, like --py-files s3://…/feature_store.zip on EMR.
+zip_dir="$LOCAL/spark" && mkdir -p "$zip_dir"
+zip_file="$zip_dir/feature_store.zip"
+(cd "$ROOT/spark" && rm -f "$zip_file.tmp" && python3 -m zipfile -c "$zip_file.tmp" feature_store >/dev/null && mv "$zip_file.tmp" "$zip_file")
+
+export PYSPARK_PYTHON="$VENV/bin/python"
+exec "$VENV/bin/spark-submit" \
+  --master "${SPARK_MASTER:-local[2]}" \
+  --driver-memory "${SPARK_DRIVER_MEMORY:-4g}" \
+  --jars "$jars" \
+  --py-files "$zip_file" \
+  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+  --conf spark.sql.shuffle.partitions="${SPARK_SHUFFLE_PARTITIONS:-8}" \
+  --conf spark.ui.enabled=false \
+  --conf "spark.driver.extraJavaOptions=-Dlog4j2.level=warn" \
+  "$ROOT/spark/feature_job.py" "$@"

@@ -1,0 +1,185 @@
+"""Raw CSV files in, typed rows and rejected rows out. Nothing is dropped silently: every input row is
+either accepted or rejected with a reason. The header is checked first (a mismatch fails the run); then
+every field is read as text with an explicit schema (never inferred) and checked by rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from . import storage
+from .feature_view import FeatureView
+from .features import max_abs_value
+
+CORRUPT = "_corrupt_record"
+SOURCE_FILE = "source_file"
+REASON = "reject_reason"
+DETAIL = "reject_detail"
+
+# Reasons, in the order they are checked; a row gets the first that applies.
+MALFORMED_LINE = "malformed_line"
+NULL_ENTITY = "null_entity"
+NULL_DATE = "null_date"
+BAD_ENTITY_ID = "bad_entity_id"
+BAD_DATE = "bad_date"
+BAD_NUMBER = "bad_number"
+OUT_OF_RANGE = "out_of_range"
+DUPLICATE_KEY = "duplicate_key"
+REASONS = (MALFORMED_LINE, NULL_ENTITY, NULL_DATE, BAD_ENTITY_ID, BAD_DATE, BAD_NUMBER, OUT_OF_RANGE, DUPLICATE_KEY)
+
+_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_INTEGER_TEXT = r"^[+-]?[0-9]+$"
+_DOUBLE_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+class InputError(ValueError):
+    """The input cannot be used as a whole (header, empty file, too many rejects): the run fails."""
+
+
+@dataclass(frozen=True)
+class ClassifiedInput:
+    """Every input row with its text fields, typed fields and reject reason (null when accepted)."""
+
+    rows: DataFrame
+    files: tuple[str, ...]
+
+
+def check_headers(spark: SparkSession, view: FeatureView, files: list[str]) -> list[str]:
+    """Fails on the first file whose header is not the view's raw header; returns files with a header."""
+    expected = list(view.raw_header)
+    for uri in files:
+        line = storage.read_first_line(spark, uri)
+        if line is None or not line.strip():
+            raise InputError(
+                f"Input {uri} is empty: no header line (expected header: {','.join(expected)}). "
+                "A file with no data rows must still carry the header."
+            )
+        actual = [field.strip().strip('"').strip() for field in line.split(",")]
+        if actual != expected:
+            missing = [c for c in expected if c not in actual]
+            extra = [c for c in actual if c not in expected]
+            parts = []
+            if missing:
+                parts.append(f"missing columns: {', '.join(missing)}")
+            if extra:
+                parts.append(f"unexpected columns: {', '.join(extra)}")
+            if not parts:
+                parts.append(f"columns out of order: got {','.join(actual)}")
+            raise InputError(
+                f"Header of {uri} does not match feature view {view.name}: {'; '.join(parts)} "
+                f"(expected: {','.join(expected)})"
+            )
+    return files
+
+
+def _blank_to_null(column: Column) -> Column:
+    return F.when(F.trim(column) == "", F.lit(None).cast("string")).otherwise(F.trim(column))
+
+
+def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) -> ClassifiedInput:
+    """Reads the files (headers already checked) as text and classifies every row."""
+    text_schema = StructType(
+        [StructField(name, StringType(), True) for name in view.raw_header] + [StructField(CORRUPT, StringType(), True)]
+    )
+    raw = (
+        spark.read.option("header", "true")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("enforceSchema", "true")
+        .schema(text_schema)
+        .csv(files)
+        .withColumn(SOURCE_FILE, F.input_file_name())
+    )
+    entity, date = view.entity_column, view.event_date_column
+    text = raw.select(
+        *(_blank_to_null(F.col(name)).alias(name) for name in view.raw_header), F.col(CORRUPT), F.col(SOURCE_FILE)
+    )
+
+    typed: dict[str, Column] = {date: F.to_date(F.col(date), "yyyy-MM-dd")}
+    checks: list[tuple[Column, str, Column]] = [
+        (F.col(CORRUPT).isNotNull(), MALFORMED_LINE, F.lit("wrong number of fields or unbalanced quotes")),
+        (F.col(entity).isNull(), NULL_ENTITY, F.lit(entity)),
+        (F.col(date).isNull(), NULL_DATE, F.lit(date)),
+        (
+            ~F.col(entity).rlike(view.entity_id_pattern),
+            BAD_ENTITY_ID,
+            F.lit(f"{entity} does not match {view.entity_id_pattern}"),
+        ),
+        (
+            ~F.col(date).rlike(_DATE_TEXT) | typed[date].isNull(),
+            BAD_DATE,
+            F.lit(f"{date} is not a yyyy-MM-dd calendar date"),
+        ),
+    ]
+    aggregated = {f.source for f in view.aggregate_features}
+    for column in view.source_columns:
+        value = F.col(column.name)
+        if column.type == "string":
+            typed[column.name] = value
+            continue
+        spark_type = "double" if column.type == "double" else column.type
+        typed[column.name] = value.cast(spark_type)
+        pattern = _DOUBLE_TEXT if column.type == "double" else _INTEGER_TEXT
+        unparseable = ~value.rlike(pattern) | typed[column.name].isNull()
+        if column.type == "double":
+            unparseable = unparseable | F.isnan(typed[column.name]) | (F.abs(typed[column.name]) == float("inf"))
+        checks.append((value.isNotNull() & unparseable, BAD_NUMBER, F.lit(f"{column.name} is not a {column.type}")))
+        if column.name in aggregated:
+            limit = max_abs_value(column.type)
+            checks.append(
+                (
+                    value.isNotNull() & (F.abs(typed[column.name]) > F.lit(limit)),
+                    OUT_OF_RANGE,
+                    F.lit(f"|{column.name}| exceeds {limit:g}, the limit for exact rolling aggregates"),
+                )
+            )
+
+    reason: Column = F.lit(None).cast("string")
+    detail: Column = F.lit(None).cast("string")
+    for condition, name, message in reversed(checks):
+        reason = F.when(condition, F.lit(name)).otherwise(reason)
+        detail = F.when(condition, message).otherwise(detail)
+
+    classified = text.select(
+        *(F.col(name) for name in view.raw_header),
+        F.col(SOURCE_FILE),
+        *(typed[name].alias(f"_typed_{name}") for name in (date, *(c.name for c in view.source_columns))),
+        reason.alias(REASON),
+        detail.alias(DETAIL),
+    )
+    # Duplicates among otherwise valid rows: every copy is rejected, none is picked arbitrarily.
+    per_key = Window.partitionBy(F.col(entity), F.col(f"_typed_{date}"))
+    copies = F.sum(F.when(F.col(REASON).isNull(), 1).otherwise(0)).over(per_key)
+    classified = classified.withColumn("_copies", copies).select(
+        *(c for c in classified.columns if c not in (REASON, DETAIL)),
+        F.when(F.col(REASON).isNull() & (F.col("_copies") > 1), F.lit(DUPLICATE_KEY))
+        .otherwise(F.col(REASON))
+        .alias(REASON),
+        F.when(
+            F.col(REASON).isNull() & (F.col("_copies") > 1),
+            F.concat(F.col("_copies").cast("string"), F.lit(" rows for this key")),
+        )
+        .otherwise(F.col(DETAIL))
+        .alias(DETAIL),
+    )
+    return ClassifiedInput(rows=classified, files=tuple(files))
+
+
+def accepted_rows(classified: DataFrame, view: FeatureView) -> DataFrame:
+    """Typed accepted rows: entity, date, source columns."""
+    date = view.event_date_column
+    return classified.where(F.col(REASON).isNull()).select(
+        F.col(view.entity_column),
+        F.col(f"_typed_{date}").alias(date),
+        *(F.col(f"_typed_{c.name}").alias(c.name) for c in view.source_columns),
+    )
+
+
+def rejected_rows(classified: DataFrame, view: FeatureView) -> DataFrame:
+    """Rejected rows as they were read (text), with the reason, a detail and the file they came from."""
+    return classified.where(F.col(REASON).isNotNull()).select(
+        *(F.col(name) for name in view.raw_header), F.col(REASON), F.col(DETAIL), F.col(SOURCE_FILE)
+    )
