@@ -45,6 +45,7 @@ export interface JobRunnerOptions {
   readonly ledgerFile: string;
   readonly logsDir: string;
   readonly jobTimeoutMs: number;
+  readonly warn: (message: string) => void;
 }
 
 export interface JobRunnerEvents {
@@ -122,7 +123,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
         else await sleep(1000);
       } catch (error) {
         if (this.#stopped) break;
-        process.stderr.write(`[job-runner] ${(error as Error).message}\n`);
+        this.options.warn((error as Error).message);
         await sleep(2000);
       }
     }

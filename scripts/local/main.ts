@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
+import { captureHandlerOutput } from "./handler-output.js";
 import type { StepRecord } from "./job-runner.js";
 import { httpGet, readBurst } from "./read-burst.js";
 import type { S3EventReport } from "./s3-events.js";
@@ -35,16 +36,18 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const say = (message: string) => process.stderr.write(`\x1b[1;34m[feature-store]\x1b[0m ${message}\n`);
-const out = (message = "") => process.stdout.write(`${message}\n`);
-
 const processStart = Number(process.env.LOCAL_T0_MS ?? Date.now());
 const setupSeconds = Number(process.env.LOCAL_SETUP_SECONDS ?? Number.NaN);
 const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
 
 const settings = readLocalSettings();
 const paths = localPaths(settings);
+const handlerLog = join(paths.logsDir, "handlers.log");
+// The handlers log every request (as to CloudWatch): to a file, and also here with --verbose.
+const terminal = captureHandlerOutput(handlerLog, flags.verbose);
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const say = (message: string) => terminal.stderr(`\x1b[1;34m[feature-store]\x1b[0m ${message}\n`);
+const out = (message = "") => terminal.stdout(`${message}\n`);
 const loadedView = loadFeatureViews(paths.featureViewsDir).get(settings.FEATURE_VIEW);
 if (!loadedView) throw new Error(`No feature view ${settings.FEATURE_VIEW} in ${paths.featureViewsDir}`);
 const view = loadedView;
@@ -92,7 +95,7 @@ function onStep(event: "queued" | "started" | "finished", step: StepRecord): voi
   }
 }
 
-const stack = new LocalStack({ settings, paths, say, verbose: flags.verbose, onIngest, onStep });
+const stack = new LocalStack({ settings, paths, say, onIngest, onStep });
 
 let shuttingDown: Promise<void> | undefined;
 let firstSignalAt = 0;
@@ -168,7 +171,7 @@ async function main(): Promise<void> {
   await stack.startEngines();
   await stack.startServices();
   timings.push(["engines up (Cassandra, moto, ingest, job runner, HTTP API)", since(enginesStart)]);
-  say(`getFeatures HTTP API on ${stack.httpUrl}`);
+  say(`getFeatures HTTP API on ${stack.httpUrl} (handler logs: ${handlerLog})`);
 
   // The raw file: given, or generated (cached) by the Spark side's deterministic generator.
   let csv: string;
@@ -282,6 +285,11 @@ async function main(): Promise<void> {
   out("  npm run local:upload -- path/to/file.csv       # any file of the energy view");
   out("Ctrl-C stops everything this command started.");
 }
+
+process.on("uncaughtException", (error) => {
+  say(`unexpected error: ${error.stack ?? error.message}`);
+  void shutdown(1, "failed");
+});
 
 main().catch((error: unknown) => {
   say(`error: ${(error as Error).message ?? String(error)}`);

@@ -23,8 +23,6 @@ export interface LocalStackOptions {
   readonly settings: LocalSettings;
   readonly paths: LocalPaths;
   readonly say: Say;
-  /** Handler logs (Powertools) at INFO instead of WARN. */
-  readonly verbose?: boolean;
   /** Called for every ingest invocation (outcomes, failures). */
   readonly onIngest?: (report: S3EventReport) => void;
   readonly onStep?: (event: "queued" | "started" | "finished", step: StepRecord) => void;
@@ -136,9 +134,9 @@ export class LocalStack {
       CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
       CASSANDRA_LOCAL_DC: settings.CASSANDRA_LOCAL_DC,
       POWERTOOLS_SERVICE_NAME: "feature-store-local",
-      POWERTOOLS_LOG_LEVEL: this.options.verbose ? "INFO" : "WARN",
+      // As in Lambda: INFO logs and EMF metric lines on stdout (handler-output.ts sends them to a file).
+      POWERTOOLS_LOG_LEVEL: "INFO",
       POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreLocal",
-      POWERTOOLS_METRICS_DISABLED: "true",
     });
 
     const ingest = (await import("../../functions/ingest/handler.js")) as unknown as {
@@ -170,6 +168,7 @@ export class LocalStack {
           port: settings.CASSANDRA_PORT,
           datacenter: settings.CASSANDRA_LOCAL_DC,
         },
+        jobScriptOverride: settings.LOCAL_SPARK_JOB_SCRIPT,
       },
       root: paths.root,
       python: paths.venvPython,
@@ -194,6 +193,7 @@ export class LocalStack {
         FEATURE_STORE_LOCAL_DIR: paths.localDir,
       },
       ledgerFile: join(paths.pipelineDir, "steps", `${aws.clusterId}.json`),
+      warn: (message) => say(`job runner: ${message}`),
       logsDir: paths.logsDir,
       jobTimeoutMs: this.options.jobTimeoutMs ?? 30 * 60_000,
     });
