@@ -1,0 +1,111 @@
+// The local job runner runs the EMR step the submit function builds, translated for this machine:
+// these tests protect that the translation keeps every job argument but the store locations and
+// the Keyspaces profile, maps every s3:// URI to its local counterpart and refuses unknown ones.
+import { describe, expect, it } from "vitest";
+import { type FeatureJobRun, s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
+import { StepTranslationError, translateStepArgs } from "../../scripts/local/step-translation.js";
+
+const buckets = { raw: "fs-raw", offline: "fs-offline", artifacts: "fs-artifacts" };
+const ctx = {
+  buckets,
+  root: "/repo",
+  jarsDir: "/repo/.local/jars",
+  pyFilesZip: "/repo/.local/pipeline/artifacts/spark/feature_store.zip",
+  offlineDir: "/repo/.local/pipeline/offline",
+  inputsDir: "/repo/.local/pipeline/inputs",
+  cassandra: { host: "127.0.0.1", port: 9042, datacenter: "datacenter1" },
+};
+const run: FeatureJobRun = {
+  view: "energy",
+  inputs: ["s3://fs-raw/raw/energy/2014-03-01.csv", "s3://fs-raw/raw/energy/a b.csv"],
+  mode: "incremental",
+  runId: "20261126T190000Z-abc123",
+};
+const emrArgs = sparkSubmitArgs(
+  run,
+  s3JobLocations({
+    artifactsBucket: buckets.artifacts,
+    offlineBucket: buckets.offline,
+    keyspace: "feature_store",
+  }),
+);
+
+describe("translateStepArgs", () => {
+  const local = translateStepArgs(emrArgs, ctx);
+
+  it("runs the repository's job script in client mode with the local jar set and the zipped package", () => {
+    expect(local.jobScript).toBe("/repo/spark/feature_job.py");
+    expect(local.sparkOptions).toEqual([
+      "--deploy-mode",
+      "client",
+      "--jars",
+      "/repo/.local/jars/spark/*.jar",
+      "--py-files",
+      "/repo/.local/pipeline/artifacts/spark/feature_store.zip",
+    ]);
+  });
+
+  it("keeps the job arguments, with local paths and the local Cassandra instead of the Keyspaces profile", () => {
+    expect(local.jobArgs).toEqual([
+      "--view",
+      "energy",
+      "--input",
+      "/repo/.local/pipeline/inputs/raw/energy/2014-03-01.csv",
+      "--input",
+      "/repo/.local/pipeline/inputs/raw/energy/a b.csv",
+      "--mode",
+      "incremental",
+      "--feature-view",
+      "/repo/resources/feature-views/energy.yml",
+      "--offline-uri",
+      "/repo/.local/pipeline/offline/delta",
+      "--rejects-uri",
+      `/repo/.local/pipeline/offline/rejects/energy/${run.runId}`,
+      "--summary-uri",
+      `/repo/.local/pipeline/offline/runs/energy/${run.runId}/summary.json`,
+      "--run-id",
+      run.runId,
+      "--keyspace",
+      "feature_store",
+      "--cassandra-host",
+      "127.0.0.1",
+      "--cassandra-port",
+      "9042",
+      "--cassandra-datacenter",
+      "datacenter1",
+    ]);
+    expect(local.runId).toBe(run.runId);
+    expect(local.view).toBe("energy");
+  });
+
+  it("downloads each raw input and returns the summary where the EMR job would have written it", () => {
+    expect(local.downloads).toEqual([
+      {
+        from: { bucket: "fs-raw", key: "raw/energy/2014-03-01.csv" },
+        to: "/repo/.local/pipeline/inputs/raw/energy/2014-03-01.csv",
+      },
+      {
+        from: { bucket: "fs-raw", key: "raw/energy/a b.csv" },
+        to: "/repo/.local/pipeline/inputs/raw/energy/a b.csv",
+      },
+    ]);
+    expect(local.summary).toEqual({
+      local: `/repo/.local/pipeline/offline/runs/energy/${run.runId}/summary.json`,
+      s3: { bucket: "fs-offline", key: `runs/energy/${run.runId}/summary.json` },
+    });
+  });
+
+  it("keeps Spark options it does not know, and refuses URIs with no local counterpart", () => {
+    const extra = [...emrArgs];
+    extra.splice(1, 0, "--conf", "spark.sql.shuffle.partitions=64");
+    expect(translateStepArgs(extra, ctx).sparkOptions).toContain("spark.sql.shuffle.partitions=64");
+
+    const foreign = emrArgs.map((a) =>
+      a === "s3://fs-raw/raw/energy/2014-03-01.csv" ? "s3://elsewhere/x.csv" : a,
+    );
+    expect(() => translateStepArgs(foreign, ctx)).toThrow(StepTranslationError);
+    const unknownArtifact = emrArgs.map((a) => a.replace("spark/feature_job.py", "spark/other.py"));
+    expect(() => translateStepArgs(unknownArtifact, ctx)).toThrow(/No local counterpart/);
+    expect(() => translateStepArgs(["command-runner.jar", "x"], ctx)).toThrow(/Not a spark-submit step/);
+  });
+});
