@@ -189,6 +189,7 @@ async function main(): Promise<void> {
       paths.root,
     );
     csv = sample.path;
+    stack.annotate({ sampleHouseholds: households });
     say(
       sample.reused ? `raw data: reusing ${csv}` : `raw data: wrote ${csv} in ${sample.seconds.toFixed(1)} s`,
     );

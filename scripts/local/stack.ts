@@ -39,6 +39,8 @@ export interface StackFile {
   readonly keyspace: string;
   readonly clusterId: string;
   readonly startedAt: string;
+  /** Households of the generated seed data, so generated uploads cover the same entities. */
+  readonly sampleHouseholds?: number;
 }
 
 interface RecordedOutcome {
@@ -228,6 +230,14 @@ export class LocalStack {
     };
     writeFileSync(paths.stackFile, `${JSON.stringify(stackFile, null, 2)}\n`);
     this.#undo.push({ name: "stack file", run: async () => rmSync(paths.stackFile, { force: true }) });
+  }
+
+  /** Adds facts to the stack file (read by `npm run local:upload`). */
+  annotate(facts: Pick<StackFile, "sampleHouseholds">): void {
+    const file = this.options.paths.stackFile;
+    if (!existsSync(file)) return;
+    const current = JSON.parse(readFileSync(file, "utf8")) as StackFile;
+    writeFileSync(file, `${JSON.stringify({ ...current, ...facts }, null, 2)}\n`);
   }
 
   /** Puts a local file into the raw bucket under raw/<view>/<name>. */

@@ -3,7 +3,7 @@
 // its feature job run to the end, then one updated vector read back over HTTP.
 //
 //   npm run local:upload -- path/to/file.csv [--name <file name in raw/energy/>]
-//   npm run local:upload -- --day 2014-03-01 [--households 300]   # generate a one-day file
+//   npm run local:upload -- --day 2014-03-01 [--households N]     # generate a one-day file
 //   npm run local:upload -- --bad [--kind bad_header|empty|header_only]  # a malformed file
 //   add --no-wait to return right after the upload
 import { existsSync, readFileSync } from "node:fs";
@@ -27,7 +27,7 @@ const { values: flags, positionals } = parseArgs({
   options: {
     name: { type: "string" },
     day: { type: "string" },
-    households: { type: "string", default: "300" },
+    households: { type: "string" },
     bad: { type: "boolean", default: false },
     kind: { type: "string", default: "bad_header" },
     "no-wait": { type: "boolean", default: false },
@@ -66,7 +66,8 @@ async function main(): Promise<number> {
     const day = flags.day ?? "2014-03-01";
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error("--day must be YYYY-MM-DD");
     const spec = {
-      households: Number(flags.households),
+      // Same households as the running stack's generated data, so their vectors move on.
+      households: Number(flags.households ?? stack.sampleHouseholds ?? 300),
       start: day,
       end: day,
       ...(flags.bad ? { malformed: flags.kind } : {}),
