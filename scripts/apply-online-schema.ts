@@ -37,8 +37,9 @@ async function main(): Promise<number> {
       config.CASSANDRA_REPLICATION_FACTOR,
     );
     for (const o of outcomes) {
-      const detail = o.action === "added-columns" ? ` (${o.addedColumns.join(", ")})` : "";
-      console.error(`[online-schema] ${config.KEYSPACE}.${o.table}: ${o.action}${detail}`);
+      const added = o.action === "added-columns" ? ` (${o.addedColumns.join(", ")})` : "";
+      const ttl = o.ttlChangedTo === undefined ? "" : `, default TTL set to ${o.ttlChangedTo} s`;
+      console.error(`[online-schema] ${config.KEYSPACE}.${o.table}: ${o.action}${added}${ttl}`);
     }
     return 0;
   } catch (error) {

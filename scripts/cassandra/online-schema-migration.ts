@@ -27,6 +27,18 @@ export interface TableOutcome {
   readonly table: string;
   readonly action: "created" | "unchanged" | "added-columns";
   readonly addedColumns: readonly string[];
+  /** Set when the table's default TTL was changed to the view's (Keyspaces allows that). */
+  readonly ttlChangedTo?: number;
+}
+
+async function liveDefaultTtl(client: Client, keyspace: string, table: string): Promise<number | undefined> {
+  const result = await client.execute(
+    "SELECT default_time_to_live FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+    [keyspace, table],
+    { prepare: true },
+  );
+  const ttl = result.first()?.get("default_time_to_live");
+  return ttl === undefined || ttl === null ? undefined : Number(ttl);
 }
 
 /** The live columns of a table, or undefined when it does not exist. */
@@ -69,11 +81,19 @@ export async function applyOnlineSchema(
     if (plan.kind === "create") {
       await client.execute(createTableCql(view, keyspace));
       outcomes.push({ table, action: "created", addedColumns: [] });
-    } else if (plan.kind === "add-columns") {
+      continue;
+    }
+    if (plan.kind === "add-columns") {
       for (const statement of addColumnsCql(keyspace, table, plan.columns)) await client.execute(statement);
-      outcomes.push({ table, action: "added-columns", addedColumns: plan.columns.map((c) => c.name) });
+    }
+    const addedColumns = plan.kind === "add-columns" ? plan.columns.map((c) => c.name) : [];
+    const action = plan.kind === "add-columns" ? "added-columns" : "unchanged";
+    // A changed ttl_days must reach the live table too, or new writes would keep the old expiry.
+    if ((await liveDefaultTtl(client, keyspace, table)) !== view.ttlSeconds) {
+      await client.execute(`ALTER TABLE ${keyspace}.${table} WITH default_time_to_live = ${view.ttlSeconds}`);
+      outcomes.push({ table, action, addedColumns, ttlChangedTo: view.ttlSeconds });
     } else {
-      outcomes.push({ table, action: "unchanged", addedColumns: [] });
+      outcomes.push({ table, action, addedColumns });
     }
   }
   return outcomes;

@@ -114,6 +114,30 @@ describe("applyOnlineSchema on a real Cassandra", () => {
     expect(row?.get("energy_min_3m")).toBeNull();
   });
 
+  it("applies a changed ttl_days as the table's default TTL", async () => {
+    const shorterTtl = loadEnergy(
+      energyVariantDir((file) => {
+        file.features.push({
+          name: "energy_min_3m",
+          aggregate: "max",
+          source: "energy_min",
+          window_days: 90,
+        });
+        (file as unknown as { online: { ttl_days: number } }).online.ttl_days = 30;
+      }),
+    );
+    const outcomes = await applyOnlineSchema(client, [shorterTtl], KEYSPACE);
+    expect(outcomes).toEqual([
+      { table: "energy_features", action: "unchanged", addedColumns: [], ttlChangedTo: 30 * 86_400 },
+    ]);
+    const table = await client.execute(
+      "SELECT default_time_to_live FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+      [KEYSPACE, "energy_features"],
+      { prepare: true },
+    );
+    expect(table.first()?.get("default_time_to_live")).toBe(30 * 86_400);
+  });
+
   it("refuses a view that drops an online column, and leaves the table as it was", async () => {
     const before = await liveColumns(client, KEYSPACE, "energy_features");
     // `energy` no longer declares energy_min_3m, which the previous test added.
