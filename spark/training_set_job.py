@@ -17,7 +17,11 @@ import json
 import sys
 from collections.abc import Sequence
 
-import yaml
+from pyspark.sql import DataFrame, SparkSession
+
+from feature_store.feature_view import FeatureViewError, parse_feature_view_text
+from feature_store.session import SessionSettings, build_spark_session
+from feature_store.storage import InputNotFoundError, read_text, write_text
 from feature_store.training_set import (
     TrainingSetError,
     ViewSpec,
@@ -28,7 +32,6 @@ from feature_store.training_set import (
     manifest_json,
     summarize_training_set,
 )
-from pyspark.sql import DataFrame, SparkSession
 
 EVENT_FORMATS = ("csv", "parquet", "delta")
 OUTPUT_FORMATS = ("parquet", "delta")
@@ -46,38 +49,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         help="Delta version of the events (delta format only)",
     )
-    parser.add_argument(
-        "--entity-column", required=True, help="entity id column in the events"
-    )
+    parser.add_argument("--entity-column", required=True, help="entity id column in the events")
     parser.add_argument(
         "--event-time-column",
         required=True,
         help="event date or timestamp column in the events",
     )
-    parser.add_argument(
-        "--view", action="append", required=True, help="feature view (repeat)"
-    )
+    parser.add_argument("--view", action="append", required=True, help="feature view (repeat)")
     parser.add_argument(
         "--feature-view",
         action="append",
         required=True,
         help="feature-view file URI, one per --view, in the same order",
     )
-    parser.add_argument(
-        "--offline-uri", required=True, help="offline store root (<root>/<view>)"
-    )
-    parser.add_argument(
-        "--output", required=True, help="training-set output URI (overwritten)"
-    )
+    parser.add_argument("--offline-uri", required=True, help="offline store root (<root>/<view>)")
+    parser.add_argument("--output", required=True, help="training-set output URI (overwritten)")
     parser.add_argument("--output-format", required=True, choices=OUTPUT_FORMATS)
-    parser.add_argument(
-        "--manifest-uri", required=True, help="where to write the JSON manifest"
-    )
+    parser.add_argument("--manifest-uri", required=True, help="where to write the JSON manifest")
     parser.add_argument(
         "--same-day",
         action="store_true",
         help="allow feature rows dated on the event's date",
     )
+    parser.add_argument("--preserve-order", action="store_true", help="write rows in the events' order (slower)")
     parser.add_argument(
         "--max-age-days",
         action="append",
@@ -120,44 +114,13 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, int]:
     return pairs
 
 
-# --- I/O through Hadoop FileSystem, so the same code reads s3:// on EMR and paths locally ---
-
-
-def read_text(spark: SparkSession, uri: str) -> str:
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(path)
-    try:
-        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream)).decode(
-            "utf-8"
-        )
-    finally:
-        stream.close()
-
-
-def write_text(spark: SparkSession, uri: str, text: str) -> None:
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.create(path, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-
-
 # --- extract ---
 
 
-def read_events(
-    spark: SparkSession, uri: str, fmt: str, version: int | None
-) -> tuple[DataFrame, int | None]:
+def read_events(spark: SparkSession, uri: str, fmt: str, version: int | None) -> tuple[DataFrame, int | None]:
     """The events table, and for Delta the version read (pinned like the feature views)."""
     if fmt == "csv":
-        return spark.read.option("header", True).option("inferSchema", True).csv(
-            uri
-        ), None
+        return spark.read.option("header", True).option("inferSchema", True).csv(uri), None
     if fmt == "parquet":
         return spark.read.parquet(uri), None
     if version is None:
@@ -165,18 +128,15 @@ def read_events(
     return spark.read.format("delta").option("versionAsOf", version).load(uri), version
 
 
-def load_views(
-    spark: SparkSession, names: Sequence[str], uris: Sequence[str]
-) -> tuple[list[ViewSpec], dict[str, str]]:
-    """Parses each view file; returns the specs and a content fingerprint per view file."""
+def load_views(spark: SparkSession, names: Sequence[str], uris: Sequence[str]) -> tuple[list[ViewSpec], dict[str, str]]:
+    """Parses and validates each view file (the same rules as the feature job); returns the specs
+    and a content fingerprint per view file, recorded in the manifest."""
     specs, fingerprints = [], {}
     for name, uri in zip(names, uris, strict=True):
         text = read_text(spark, uri)
-        spec = as_view_spec(yaml.safe_load(text))
+        spec = as_view_spec(parse_feature_view_text(text, uri))
         if spec.name != name:
-            raise TrainingSetError(
-                f"--view {name} was given the file of view {spec.name!r}: {uri}"
-            )
+            raise TrainingSetError(f"--view {name} was given the file of view {spec.name!r}: {uri}")
         specs.append(spec)
         fingerprints[name] = fingerprint(text)
     return specs, fingerprints
@@ -204,12 +164,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     versions = dict(args.version)
     if args.versions_from:
         pinned = json.loads(read_text(spark, args.versions_from))["versions"]
-        versions = {
-            view: int(pinned[view]) for view in args.view if view in pinned
-        } | versions
-    events, events_version = read_events(
-        spark, args.events, args.events_format, args.events_version
-    )
+        versions = {view: int(pinned[view]) for view in args.view if view in pinned} | versions
+    events, events_version = read_events(spark, args.events, args.events_format, args.events_version)
     specs, view_fingerprints = load_views(spark, args.view, args.feature_view)
 
     training_set, manifest = build_training_set(
@@ -222,24 +178,19 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         same_day=args.same_day,
         max_age_days=args.max_age_days,
         versions=versions,
+        preserve_order=args.preserve_order,
     )
     write_output(training_set, args.output, args.output_format)
 
     # Counts come from the written output (one cheap scan), not from re-running the joins.
-    summary = summarize_training_set(
-        read_output(spark, args.output, args.output_format), specs
-    )
+    summary = summarize_training_set(read_output(spark, args.output, args.output_format), specs)
     events_rows = events.count()
     if summary["rows"] != events_rows:  # the join must never drop or add event rows
-        raise RuntimeError(
-            f"training set has {summary['rows']} rows for {events_rows} events"
-        )
+        raise RuntimeError(f"training set has {summary['rows']} rows for {events_rows} events")
 
     for name, stats in summary["views"].items():
         manifest["views"][name].update(stats)
-        manifest["views"][name]["feature_view_uri"] = args.feature_view[
-            args.view.index(name)
-        ]
+        manifest["views"][name]["feature_view_uri"] = args.feature_view[args.view.index(name)]
         manifest["views"][name]["feature_view_sha256_16"] = view_fingerprints[name]
     manifest["events"] = {
         "uri": args.events,
@@ -257,23 +208,14 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         "columns": training_set.columns,
     }
     # The arguments that rebuild this exact set (identical checksum) by time travel.
-    manifest["rebuild_args"] = [
-        arg
-        for name, v in manifest["versions"].items()
-        for arg in ("--version", f"{name}={v}")
-    ]
+    manifest["rebuild_args"] = [arg for name, v in manifest["versions"].items() for arg in ("--version", f"{name}={v}")]
     write_text(spark, args.manifest_uri, manifest_json(manifest))
     return manifest
 
 
 def build_session() -> SparkSession:
-    # On EMR and under scripts/spark-submit.sh the Delta settings come from spark-submit; the UTC
-    # session time zone makes timestamp events fall on the same date everywhere.
-    return (
-        SparkSession.builder.appName("training-set")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    # Master, jars and memory come from spark-submit (EMR step or scripts/spark-submit.sh).
+    return build_spark_session(SessionSettings(app_name="training-set"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -281,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = build_session()
     try:
         manifest = run(spark, args)
-    except TrainingSetError as err:
+    except (TrainingSetError, FeatureViewError, InputNotFoundError) as err:
         print(f"training-set: {err}", file=sys.stderr)
         return 2
     finally:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
-from feature_store.training_set import ViewSpec
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
+
+from feature_store.feature_view import load_feature_view_file
+from feature_store.offline_store import merge_rows, table_uri, to_table_rows
+from feature_store.training_set import ViewSpec
 
 # Two small views: one keyed like energy, one with another entity column name and date column.
 ENERGY = ViewSpec(
@@ -48,24 +52,16 @@ WEATHER_SCHEMA = T.StructType(
 START = dt.date(2013, 1, 1)
 
 
-def energy_rows(
-    seed: int, households: int = 6, days: int = 40, value_offset: float = 0.0
-):
+def energy_rows(seed: int, households: int = 6, days: int = 40, value_offset: float = 0.0):
     """Feature rows with gaps (missing days) and some null features, deterministic per seed."""
     rng = random.Random(seed)
     rows = []
     for h in range(households):
         for d in range(days):
-            if (
-                rng.random() < 0.3
-            ):  # missing days: the as-of row is then older than yesterday
+            if rng.random() < 0.3:  # missing days: the as-of row is then older than yesterday
                 continue
             day = START + dt.timedelta(days=d)
-            value = (
-                None
-                if rng.random() < 0.1
-                else round(rng.uniform(0, 20) + value_offset, 3)
-            )
+            value = None if rng.random() < 0.1 else round(rng.uniform(0, 20) + value_offset, 3)
             rows.append(
                 (
                     f"MAC{h:06d}",
@@ -80,17 +76,11 @@ def energy_rows(
     return rows
 
 
-def write_delta(
-    spark: SparkSession, rows, schema, uri: str, mode: str = "overwrite"
-) -> None:
-    spark.createDataFrame(rows, schema).coalesce(1).write.format("delta").mode(
-        mode
-    ).save(uri)
+def write_delta(spark: SparkSession, rows, schema, uri: str, mode: str = "overwrite") -> None:
+    spark.createDataFrame(rows, schema).coalesce(1).write.format("delta").mode(mode).save(uri)
 
 
-def merge_delta(
-    spark: SparkSession, rows, schema, uri: str, keys: Sequence[str]
-) -> None:
+def merge_delta(spark: SparkSession, rows, schema, uri: str, keys: Sequence[str]) -> None:
     """Upsert like the feature job does (MERGE on entity and date): makes a new table version."""
     from delta.tables import DeltaTable
 
@@ -140,29 +130,34 @@ def rows_of(df: DataFrame) -> list[tuple]:
     return sorted((tuple(r) for r in df.collect()), key=repr)
 
 
-def local_spark_session() -> SparkSession:
-    """A small local Spark with Delta, for running this suite on its own."""
-    import glob
-    import os
+ENERGY_VIEW_FILE = Path(__file__).resolve().parents[2] / "resources/feature-views/energy.yml"
+SPARK_TYPES = {"double": T.DoubleType(), "int": T.IntegerType(), "bigint": T.LongType()}
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    jars = sorted(
-        glob.glob(f"{root}/.local/jars/spark/delta-*.jar")
-        or glob.glob(f"{root}/.local/jars/delta-*.jar")
+
+def write_full_energy_table(spark: SparkSession, offline_uri: str, households: int = 3, days: int = 30, seed: int = 11):
+    """Merges rows with every feature of the real energy view into <offline_uri>/energy through the
+    feature job's own offline writer (month partitions, bookkeeping columns, MERGE versions).
+    Returns (view, the table version written)."""
+    view = load_feature_view_file(str(ENERGY_VIEW_FILE))
+    rng = random.Random(seed)
+    schema = T.StructType(
+        [
+            T.StructField(view.entity_column, T.StringType()),
+            T.StructField(view.event_date_column, T.DateType()),
+            *(T.StructField(f.name, SPARK_TYPES[f.type]) for f in view.features),
+        ]
     )
-    return (
-        SparkSession.builder.master("local[2]")
-        .appName("training-set-tests")
-        .config("spark.jars", ",".join(jars))
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config(
-            "spark.sql.catalog.spark_catalog",
-            "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    rows = [
+        (
+            f"MAC{h:06d}",
+            START + dt.timedelta(days=d),
+            *(rng.randint(0, 99) if f.type != "double" else round(rng.uniform(0, 50), 3) for f in view.features),
         )
-        .config("spark.driver.memory", "2g")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+        for h in range(households)
+        for d in range(days)
+        if rng.random() > 0.2
+    ]
+    table_rows = to_table_rows(spark.createDataFrame(rows, schema), None, view, dt.datetime(2014, 1, 1), f"seed-{seed}")
+    date_range = (START, START + dt.timedelta(days=days))
+    result = merge_rows(spark, table_uri(offline_uri, view), table_rows, view, date_range)
+    return view, result.version
