@@ -18,10 +18,11 @@ def main(path: Path) -> None:
         "floor (bare driver, prepared)": result["modes"]["floor"],
         "handler (getFeatures in-process)": result["modes"]["handler"],
         "history (seed: SELECT * ~630 rows)": result["modes"]["history"],
-        f"handler @ {result['fixedRate']['targetPerSecond']}/s (open loop)": result[
-            "fixedRate"
-        ],
     }
+    rate = result["fixedRate"]["targetPerSecond"]
+    runs[f"handler @ {rate}/s (open loop)"] = result["fixedRate"]
+    if "fixedRateFloor" in result:
+        runs[f"floor @ {rate}/s (open loop)"] = result["fixedRateFloor"]
     concurrency = result["settings"]["BENCH_CONCURRENCY"]
     fig, (dist, over_time) = plt.subplots(1, 2, figsize=(15, 6))
 
