@@ -1,0 +1,82 @@
+"""Shared fixtures: one local SparkSession for the whole run (local[2], few shuffle partitions, the
+local jar set, no downloads) and a throw-away Cassandra keyspace for the store tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import pytest
+
+SPARK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(SPARK_DIR)
+VIEW_FILE = os.path.join(ROOT, "resources", "feature-views", "energy.yml")
+if SPARK_DIR not in sys.path:
+    sys.path.insert(0, SPARK_DIR)
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from feature_store.session import SessionSettings, build_spark_session, local_jars
+
+    session = build_spark_session(
+        SessionSettings(
+            app_name="feature-store-tests",
+            master="local[2]",
+            jars=local_jars(),
+            driver_memory="2g",
+            shuffle_partitions=2,
+            extra_conf={
+                "spark.ui.enabled": "false",
+                "spark.default.parallelism": "2",
+                "spark.sql.adaptive.coalescePartitions.enabled": "true",
+                "spark.databricks.delta.snapshotPartitions": "2",
+                "spark.ui.showConsoleProgress": "false",
+            },
+        )
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def view():
+    from feature_store.feature_view import load_feature_view_file
+
+    return load_feature_view_file(VIEW_FILE)
+
+
+@pytest.fixture(scope="session")
+def cassandra_session():
+    """A driver session on the local node. Unreachable Cassandra fails the tests that need it (CI starts
+    it first with scripts/cassandra.sh start); it never skips them."""
+    from cassandra.cluster import Cluster
+    from cassandra.policies import DCAwareRoundRobinPolicy
+
+    host = os.environ.get("CASSANDRA_HOST", "127.0.0.1")
+    port = int(os.environ.get("CASSANDRA_PORT", "9042"))
+    cluster = Cluster(
+        [host], port=port, load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"), protocol_version=5
+    )
+    try:
+        session = cluster.connect()
+    except Exception as error:  # noqa: BLE001 - any connection failure is a test failure
+        pytest.fail(f"Cassandra is not reachable on {host}:{port} (start it with scripts/cassandra.sh start): {error}")
+    yield session
+    cluster.shutdown()
+
+
+@pytest.fixture
+def keyspace(cassandra_session, view):
+    """A fresh keyspace with the view's online table, created from the generated CQL; dropped afterwards."""
+    from feature_store.feature_view import create_keyspace_cql
+
+    name = f"sfs_spark_test_{uuid.uuid4().hex[:10]}"
+    cassandra_session.execute(create_keyspace_cql(name))
+    cassandra_session.execute(view.create_table_cql(name))
+    yield name
+    cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}")

@@ -1,0 +1,128 @@
+"""Each rolling aggregate equals an independent pandas computation over the same generated data (gaps,
+households joining late and leaving early, empty values, the leap day 2012-02-29), within the stated
+tolerance: sum and mean within 1e-9 per value in the window, stddev within 1e-9, counts and max exact."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
+
+from feature_store import synthetic
+from feature_store.features import compute_features
+
+
+def typed_frame(spark, view, frame: pd.DataFrame):
+    """The generator's rows as typed Spark rows (what raw_input accepts)."""
+    schema = StructType(
+        [StructField(view.entity_column, StringType()), StructField(view.event_date_column, DateType())]
+        + [StructField(c.name, IntegerType() if c.type == "int" else DoubleType()) for c in view.source_columns]
+    )
+    records = []
+    for row in frame.itertuples(index=False):
+        values = row._asdict()
+        records.append(
+            [values["household_id"], dt.date.fromisoformat(values["day"])]
+            + [
+                None if pd.isna(values[c.name]) else (int(values[c.name]) if c.type == "int" else float(values[c.name]))
+                for c in view.source_columns
+            ]
+        )
+    return spark.createDataFrame(records, schema)
+
+
+def pandas_reference(frame: pd.DataFrame, view) -> pd.DataFrame:
+    """Plain pandas: time-based rolling windows of `window_days` days ending on each row's date."""
+    out = []
+    for entity, rows in frame.groupby("household_id", sort=True):
+        rows = rows.sort_values("day")
+        index = pd.DatetimeIndex(pd.to_datetime(rows["day"]))
+        result = pd.DataFrame({"household_id": entity, "day": rows["day"].to_numpy()})
+        for feature in view.features:
+            series = pd.Series(rows[feature.source].to_numpy(dtype=float), index=index)
+            if feature.kind == "passthrough":
+                result[feature.name] = series.to_numpy()
+                continue
+            rolling = series.rolling(f"{feature.window_days}D")  # (t - w days, t]: includes t
+            if feature.aggregate == "count":
+                value = series.notna().astype(float).rolling(f"{feature.window_days}D").sum()
+            elif feature.aggregate == "stddev":
+                value = rolling.std(ddof=1)
+            else:
+                value = getattr(rolling, feature.aggregate)()
+            result[feature.name] = value.to_numpy()
+        out.append(result)
+    return pd.concat(out, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    frame = synthetic.generate_frame(
+        households=12,
+        start=dt.date(2011, 11, 23),
+        end=dt.date(2013, 4, 30),
+        seed=11,
+        missing_share=0.08,
+        null_share=0.04,
+    )
+    assert (frame["day"] == "2012-02-29").any(), "the data must cover the leap day"
+    assert frame["energy_sum"].isna().any(), "the data must hold empty values"
+    return frame
+
+
+def test_aggregates_match_pandas_reference(spark, view, generated):
+    actual = (
+        compute_features(typed_frame(spark, view, generated), view)
+        .toPandas()
+        .assign(day=lambda d: d["day"].astype(str))
+        .sort_values(["household_id", "day"], ignore_index=True)
+    )
+    expected = pandas_reference(generated, view).sort_values(["household_id", "day"], ignore_index=True)
+    assert list(actual.columns) == ["household_id", "day", *(f.name for f in view.features)]
+    assert actual[["household_id", "day"]].equals(expected[["household_id", "day"]])
+    for feature in view.features:
+        got = actual[feature.name].to_numpy(dtype=float)
+        want = expected[feature.name].to_numpy(dtype=float)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), f"{feature.name}: nulls differ"
+        if feature.kind == "passthrough" or feature.aggregate in ("count", "max"):
+            np.testing.assert_array_equal(got, want, err_msg=feature.name)
+        elif feature.aggregate in ("sum", "mean"):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9 * feature.window_days, err_msg=feature.name)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=feature.name)
+
+
+def test_window_ends_on_and_includes_the_rows_own_date(spark, view):
+    """Values on day 0, 89 and 90: the 90-day window of day 89 holds day 0, the window of day 90 does not."""
+    start = dt.date(2012, 1, 1)
+    frame = pd.DataFrame(
+        {
+            "household_id": "MAC000002",
+            "day": [start.isoformat(), (start + dt.timedelta(89)).isoformat(), (start + dt.timedelta(90)).isoformat()],
+            **{c.name: [1.0, 2.0, 4.0] for c in view.source_columns},
+        }
+    )
+    frame["energy_count"] = [1, 2, 4]
+    rows = compute_features(typed_frame(spark, view, frame), view).orderBy("day").collect()
+    assert [r["energy_sum_3m"] for r in rows] == [1.0, 3.0, 6.0]
+    assert [r["energy_count_3m"] for r in rows] == [1, 2, 2]
+    assert [r["energy_max_3m"] for r in rows] == [1.0, 2.0, 4.0]
+    assert rows[0]["energy_std_3m"] is None  # fewer than 2 values
+    assert rows[2]["energy_std_3m"] == pytest.approx(np.std([2.0, 4.0], ddof=1), abs=1e-12)
+
+
+def test_a_day_without_a_value_stays_null_and_counts_nothing(spark, view):
+    frame = pd.DataFrame({"household_id": ["MAC000003"] * 2, "day": ["2012-03-01", "2012-03-02"]})
+    for column in view.source_columns:
+        frame[column.name] = [np.nan, np.nan]
+    frame["energy_count"] = [48, 48]
+    rows = compute_features(typed_frame(spark, view, frame), view).orderBy("day").collect()
+    for row in rows:
+        assert row["energy_sum"] is None
+        assert row["energy_sum_3m"] is None
+        assert row["energy_mean_3m"] is None
+        assert row["energy_max_3m"] is None
+        assert row["energy_count_3m"] == 0

@@ -1,0 +1,126 @@
+"""Malformed inputs: each gives the stated outcome and message, every rejected row lands in the rejects
+output with its reason, and the raw file is never modified."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from jobs import job_args, rejects, run_job
+
+from feature_store import synthetic
+
+SMALL = {"households": 4, "start": dt.date(2012, 2, 20), "end": dt.date(2012, 3, 10), "seed": 3}
+
+
+def write(tmp_path, name, malformed=None, share=0.05, **options):
+    frame = synthetic.generate_frame(**{**SMALL, **options})
+    path = tmp_path / name
+    synthetic.write_csv(frame, str(path), malformed=malformed, share=share)
+    return path, frame
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_header_mismatch_fails_naming_missing_and_extra_columns(spark, tmp_path):
+    path, _ = write(tmp_path, "bad-header.csv", "bad_header")
+    code, summary = run_job(spark, job_args(tmp_path, [path]))
+    assert code == 3
+    assert summary["status"] == "failed"
+    assert "missing columns: energy_sum" in summary["error"]
+    assert "unexpected columns: energy_total, tariff" in summary["error"]
+
+
+def test_zero_byte_file_fails_and_header_only_file_writes_nothing(spark, tmp_path):
+    empty, _ = write(tmp_path, "empty.csv", "empty")
+    code, summary = run_job(spark, job_args(tmp_path, [empty]))
+    assert code == 3
+    assert "is empty: no header line" in summary["error"]
+
+    header_only, _ = write(tmp_path, "header-only.csv", "header_only")
+    code, summary = run_job(spark, job_args(tmp_path, [header_only]))
+    assert code == 0
+    assert summary["status"] == "empty"
+    assert summary["input_rows"] == 0
+    assert not (tmp_path / "offline" / "energy").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason", "detail"),
+    [
+        ("bad_numbers", "bad_number", "energy_sum is not a double"),
+        ("bad_dates", "bad_date", "day is not a yyyy-MM-dd calendar date"),
+        ("bad_ids", "bad_entity_id", "household_id does not match"),
+    ],
+)
+def test_bad_rows_are_rejected_with_their_reason_and_the_run_fails_above_the_limit(
+    spark, tmp_path, kind, reason, detail
+):
+    path, frame = write(tmp_path, f"{kind}.csv", kind, share=0.05)
+    before = digest(path)
+    argv = job_args(tmp_path, [path], max_reject_share=0.01)
+    code, summary = run_job(spark, argv)
+    bad = summary["rejected_by_reason"][reason]
+    assert code == 3
+    assert bad >= 1
+    assert summary["input_rows"] == len(frame)
+    assert f"{bad} of {len(frame)} rows rejected" in summary["error"]
+    assert "above the limit of 1.00%" in summary["error"]
+    assert "offline" not in summary
+    rows = rejects(spark, argv)
+    assert len(rows) == bad
+    assert all(r["reject_reason"] == reason and detail in r["reject_detail"] for r in rows)
+    assert all(r["source_file"].endswith(f"{kind}.csv") for r in rows)
+    assert digest(path) == before, "the raw file must never be modified"
+
+
+def test_every_copy_of_a_duplicated_key_and_null_keys_are_rejected(spark, tmp_path):
+    duplicates, _ = write(tmp_path, "dups.csv", "duplicates", share=0.05)
+    nulls, _ = write(tmp_path, "nulls.csv", "null_keys", share=0.1, start=dt.date(2012, 4, 1), end=dt.date(2012, 4, 30))
+    argv = job_args(tmp_path, [duplicates, nulls], max_reject_share=0.0)
+    code, summary = run_job(spark, argv)
+    assert code == 3
+    copies = summary["rejected_by_reason"]["duplicate_key"]
+    assert copies >= 2
+    assert copies % 2 == 0
+    assert summary["rejected_by_reason"]["null_entity"] >= 1
+    assert summary["rejected_by_reason"]["null_date"] >= 1
+    rows = rejects(spark, argv)
+    dup_keys = [(r["household_id"], r["day"]) for r in rows if r["reject_reason"] == "duplicate_key"]
+    assert len(dup_keys) == copies
+    assert len(set(dup_keys)) == copies // 2
+
+
+def test_each_field_rule_on_hand_written_lines(spark, view, tmp_path):
+    from feature_store.raw_input import REASON, read_and_classify
+
+    path = tmp_path / "dates.csv"
+    header = ",".join(synthetic.HEADER)
+    lines = [
+        "MAC000002,2012-02-29,1,1,1,48,1,1,1",
+        "MAC000002,2013-02-29,1,1,1,48,1,1,1",
+        "MAC000002,2013-02-30,1,1,1,48,1,1,1",
+        "MAC000002,2013-1-5,1,1,1,48,1,1,1",
+        "MAC000002,2013-01-06,1,1,1,4.5,1,1,1",
+        "MAC000002,2013-01-07,1,1,1,48,NaN,1,1",
+        "MAC000002,2013-01-08,1,1,1,48,,,1",
+        "MAC000002,2013-01-09,1,1,1,48,1,2e6,1",
+        "MAC000002,2013-01-10,1,1",
+    ]
+    path.write_text(header + "\n" + "\n".join(lines) + "\n")
+    rows = read_and_classify(spark, view, [str(path)]).rows.orderBy("day").collect()
+    reasons = {r["day"]: r[REASON] for r in rows}
+    assert reasons == {
+        "2012-02-29": None,
+        "2013-02-29": "bad_date",
+        "2013-02-30": "bad_date",
+        "2013-1-5": "bad_date",
+        "2013-01-06": "bad_number",
+        "2013-01-07": "bad_number",
+        "2013-01-08": None,  # empty fields are nulls, not errors
+        "2013-01-09": "out_of_range",
+        "2013-01-10": "malformed_line",
+    }
