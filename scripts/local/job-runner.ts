@@ -2,7 +2,7 @@
 // each new step's own spark-submit command on this machine (translated by step-translation.ts),
 // one at a time, oldest first. moto cannot mark steps done, so the runner keeps each step's state
 // in its own ledger file; after a run it uploads the summary JSON to where the real job writes it.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -37,10 +37,13 @@ export interface JobRunnerOptions {
   readonly clusterId: string;
   readonly translation: StepTranslationContext;
   readonly root: string;
-  readonly python: string;
+  /**
+   * The local launcher (scripts/spark-submit.sh): spark-submit with the local jar set, the zipped
+   * feature_store package and Delta configured — the local equivalents of the step's Spark options.
+   * It takes the job's arguments.
+   */
   readonly sparkSubmit: string;
-  /** Options added for this machine only (master, memory, UI off); never replace the step's own. */
-  readonly localSparkOptions: readonly string[];
+  /** SPARK_MASTER, SPARK_DRIVER_MEMORY, … for the launcher. */
   readonly env: NodeJS.ProcessEnv;
   readonly ledgerFile: string;
   readonly logsDir: string;
@@ -159,7 +162,6 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       this.save();
       this.emit("started", step, command);
       for (const download of command.downloads) await this.download(download.from, download.to);
-      this.buildPyFiles();
       step.exitCode = await this.spark(command, step.log);
       if (command.summary && existsSync(command.summary.local)) {
         const text = readFileSync(command.summary.local, "utf8");
@@ -199,42 +201,22 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     await pipeline(object.Body as NodeJS.ReadableStream, createWriteStream(to));
   }
 
-  /** spark/feature_store.zip as the deploy builds it: the package at the zip root, no caches. */
-  private buildPyFiles(): void {
-    const zip = this.options.translation.pyFilesZip;
-    mkdirSync(dirname(zip), { recursive: true });
-    const script = [
-      "import os, sys, zipfile",
-      "out, src = sys.argv[1], sys.argv[2]",
-      "with zipfile.ZipFile(out + '.tmp', 'w', zipfile.ZIP_DEFLATED) as z:",
-      "    for d, dirs, files in os.walk(os.path.join(src, 'feature_store')):",
-      "        dirs[:] = [x for x in dirs if x != '__pycache__']",
-      "        for f in files:",
-      "            if f.endswith('.py') or f.endswith('.yml'):",
-      "                p = os.path.join(d, f); z.write(p, os.path.relpath(p, src))",
-      "os.replace(out + '.tmp', out)",
-    ].join("\n");
-    const result = spawnSync(this.options.python, ["-c", script, zip, join(this.options.root, "spark")], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    if (result.status !== 0) throw new Error(`building ${zip} failed: ${result.stderr}`);
-  }
-
   private spark(command: LocalStepCommand, logFile: string): Promise<number | null> {
     mkdirSync(dirname(logFile), { recursive: true });
-    const argv = [
-      ...this.options.localSparkOptions,
-      ...command.sparkOptions,
-      command.jobScript,
-      ...command.jobArgs,
-    ];
+    const argv = [...command.jobArgs];
     const log = createWriteStream(logFile);
     log.write(`# ${new Date().toISOString()} ${this.options.sparkSubmit} ${argv.join(" ")}\n`);
+    log.write(`# the step's Spark options, translated: ${command.sparkOptions.join(" ")}\n`);
     for (const note of command.notes) log.write(`# local translation: ${note}\n`);
+    const extra = extraSparkOptions(command, this.options.translation);
+    if (extra.length > 0) {
+      this.options.warn(
+        `spark options of the step that the local launcher does not apply: ${extra.join(" ")}`,
+      );
+    }
     return new Promise((resolvePromise, reject) => {
       // Own process group, so stop() ends the spark-submit JVM and its Python workers together.
-      const child = spawn(this.options.sparkSubmit, argv, {
+      const child = spawn("bash", [this.options.sparkSubmit, ...argv], {
         cwd: this.options.root,
         env: { ...process.env, ...this.options.env },
         detached: true,
@@ -277,4 +259,23 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
     }
     await Promise.race([this.#loop?.catch(() => undefined), sleep(15_000)]);
   }
+}
+
+/**
+ * The step's Spark options beyond what the local launcher supplies itself (client mode, the local
+ * jar set, the package zip): a new option in the EMR step shows up here instead of being lost silently.
+ */
+export function extraSparkOptions(command: LocalStepCommand, ctx: StepTranslationContext): string[] {
+  const supplied: Record<string, (value: string) => boolean> = {
+    "--deploy-mode": (v) => v === "client",
+    "--jars": (v) => v === join(ctx.jarsDir, "spark", "*.jar"),
+    "--py-files": (v) => v === ctx.pyFilesZip,
+  };
+  const extra: string[] = [];
+  for (let i = 0; i < command.sparkOptions.length; i += 2) {
+    const option = command.sparkOptions[i] as string;
+    const value = command.sparkOptions[i + 1] ?? "";
+    if (!supplied[option]?.(value)) extra.push(option, value);
+  }
+  return extra;
 }

@@ -28,8 +28,6 @@ export const localSettingsSchema = z.object({
     .string()
     .regex(/^\d+[mg]$/)
     .default("2g"),
-  /** Another job script than spark/feature_job.py, e.g. to try a change of the job before it lands. */
-  LOCAL_SPARK_JOB_SCRIPT: z.string().min(1).optional(),
 });
 
 export type LocalSettings = z.infer<typeof localSettingsSchema>;

@@ -22,8 +22,6 @@ export interface StepTranslationContext {
   /** Raw inputs are downloaded to <inputsDir>/<key>. */
   readonly inputsDir: string;
   readonly cassandra: { readonly host: string; readonly port: number; readonly datacenter: string };
-  /** Runs another job script than spark/feature_job.py (trying a change of the job). */
-  readonly jobScriptOverride?: string | undefined;
 }
 
 export interface LocalStepCommand {
@@ -58,7 +56,7 @@ function artifactPath(key: string, ctx: StepTranslationContext): string | null {
   }
   if (emrJars !== undefined && key.startsWith(emrJars)) return null;
   if (key === ARTIFACT_KEYS.driverProfile) return null;
-  if (key === ARTIFACT_KEYS.jobScript) return ctx.jobScriptOverride ?? join(ctx.root, "spark/feature_job.py");
+  if (key === ARTIFACT_KEYS.jobScript) return join(ctx.root, "spark/feature_job.py");
   if (key === ARTIFACT_KEYS.pyFiles) return ctx.pyFilesZip;
   if (key.startsWith(ARTIFACT_KEYS.featureViewsPrefix)) {
     return join(ctx.root, "resources/feature-views", key.slice(ARTIFACT_KEYS.featureViewsPrefix.length));

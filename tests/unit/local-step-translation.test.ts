@@ -3,6 +3,7 @@
 // the Keyspaces profile, maps every s3:// URI to its local counterpart and refuses unknown ones.
 import { describe, expect, it } from "vitest";
 import { type FeatureJobRun, s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
+import { extraSparkOptions } from "../../scripts/local/job-runner.js";
 import { StepTranslationError, translateStepArgs } from "../../scripts/local/step-translation.js";
 
 const buckets = { raw: "fs-raw", offline: "fs-offline", artifacts: "fs-artifacts" };
@@ -107,5 +108,20 @@ describe("translateStepArgs", () => {
     const unknownArtifact = emrArgs.map((a) => a.replace("spark/feature_job.py", "spark/other.py"));
     expect(() => translateStepArgs(unknownArtifact, ctx)).toThrow(/No local counterpart/);
     expect(() => translateStepArgs(["command-runner.jar", "x"], ctx)).toThrow(/Not a spark-submit step/);
+  });
+});
+
+describe("extraSparkOptions", () => {
+  it("finds nothing in the EMR step beyond what scripts/spark-submit.sh supplies itself", () => {
+    expect(extraSparkOptions(translateStepArgs(emrArgs, ctx), ctx)).toEqual([]);
+  });
+
+  it("names a Spark option the local launcher would not apply", () => {
+    const extra = [...emrArgs];
+    extra.splice(1, 0, "--conf", "spark.executor.memory=8g");
+    expect(extraSparkOptions(translateStepArgs(extra, ctx), ctx)).toEqual([
+      "--conf",
+      "spark.executor.memory=8g",
+    ]);
   });
 });
