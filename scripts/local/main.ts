@@ -14,6 +14,7 @@ import { csvFacts } from "./csv-facts.js";
 import { captureHandlerOutput } from "./handler-output.js";
 import type { StepRecord } from "./job-runner.js";
 import { httpGet, readBurst } from "./read-burst.js";
+import { summaryLines } from "./run-summary.js";
 import type { S3EventReport } from "./s3-events.js";
 import { SEED_END, SEED_START, sampleFile } from "./sample-data.js";
 import { localPaths, readLocalSettings } from "./settings.js";
@@ -66,12 +67,6 @@ function describeOutcome(outcome: IngestOutcome): string {
     case "ignored":
       return `${outcome.key}: ignored (${outcome.reason})`;
   }
-}
-
-function summaryLines(summary: unknown): string[] {
-  const text = JSON.stringify(summary, null, 2) ?? "null";
-  const lines = text.split("\n");
-  return lines.length > 40 ? [...lines.slice(0, 40), `  … (${lines.length - 40} more lines)`] : lines;
 }
 
 function onIngest(report: S3EventReport): void {

@@ -17,6 +17,7 @@ import { csvFacts } from "./csv-facts.js";
 import { sleep } from "./engines.js";
 import type { StepRecord } from "./job-runner.js";
 import { httpGet } from "./read-burst.js";
+import { summaryLines } from "./run-summary.js";
 import { sampleFile } from "./sample-data.js";
 import { LOCAL_REGION, localPaths, readLocalSettings } from "./settings.js";
 import { readStackFile } from "./stack.js";
@@ -154,7 +155,7 @@ async function main(): Promise<number> {
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   say(`job ${step.state} (${step.seconds} s in Spark; ${seconds} s since the upload); log ${step.log}`);
-  if (step.summaryUri) say(`  summary: ${step.summaryUri}\n${JSON.stringify(step.summary, null, 2)}`);
+  if (step.summaryUri) say(`summary (${step.summaryUri}):\n${summaryLines(step.summary).join("\n")}`);
   if (step.state !== "COMPLETED") return 1;
 
   const facts = await csvFacts(file, view.entityColumn, view.eventDateColumn);
