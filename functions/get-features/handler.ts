@@ -24,7 +24,9 @@ export const store = new CassandraOnlineStore({
 });
 
 // Not awaited: a store that is down must not crash the cold start. Reads retry the connection
-// and answer 503 until it succeeds.
+// and answer 503 until it succeeds. Caveat: the bundle is CommonJS, so Lambda may freeze a
+// provisioned sandbox before this handshake finishes; it then completes on the first request.
+// Only an ES module bundle can hold init until connected (`await connected` at top level).
 export const connected = store.connect().then((ok) => {
   if (ok) logger.info("online store connected", { store: config.ONLINE_STORE });
   else logger.warn("online store unreachable at init; reads will retry", { store: config.ONLINE_STORE });
