@@ -14,7 +14,7 @@ plain floating-point reference: sum and mean within 1e-9 * n absolute, stddev wi
 Aggregated double inputs must satisfy |x| <= 1e6 (int/bigint: |x| <= 1e15) to stay inside
 DECIMAL(38,0); rows outside are rejected before they get here.
 
-max is the one aggregate without an exact running form; it uses the sliding date-range frame.
+max is the one aggregate without an exact running form: see _with_rolling_maxima.
 """
 
 from __future__ import annotations
@@ -53,7 +53,13 @@ def compute_features(rows: DataFrame, view: FeatureView) -> DataFrame:
     entity, date = view.entity_column, view.event_date_column
     types = view.source_types
     aggregates = view.aggregate_features
+    maxima = [f for f in aggregates if f.aggregate == "max"]
     df = rows.withColumn(DAY_INDEX, F.datediff(F.col(date), F.lit("1970-01-01").cast("date")))
+    # One shuffle: every row of an entity in one partition, in date order. The max step (Python) and
+    # the running sums (Spark windows) both rely on it; the window reuses this partitioning.
+    df = df.repartition(F.col(entity)).sortWithinPartitions(entity, DAY_INDEX)
+    if maxima:
+        df = _with_rolling_maxima(df, maxima, entity, types)
 
     # Fixed-point inputs and their squares, once per aggregated source column.
     needs_sum = {f.source for f in aggregates if f.aggregate in ("sum", "mean", "stddev")}
@@ -65,38 +71,38 @@ def compute_features(rows: DataFrame, view: FeatureView) -> DataFrame:
 
     ordered = Window.partitionBy(entity).orderBy(DAY_INDEX)
     upto_today = ordered.rangeBetween(Window.unboundedPreceding, 0)
+    running_sources = sorted({f.source for f in aggregates if f.aggregate != "max"})
+    kinds = {
+        s: ["n"] + (["q"] if s in needs_sum else []) + (["q2"] if s in needs_square else []) for s in running_sources
+    }
 
-    def running(kind: str, source: str, frame: Window) -> Column:
-        if kind == "n":
-            return F.count(F.col(source)).over(frame)
-        return F.coalesce(F.sum(F.col(f"_{kind}_{source}")).over(frame), F.lit(0).cast(_EXACT))
+    # Pass 1: running totals up to each row (one growing frame; exact decimal additions happen only here).
+    running = []
+    for source in running_sources:
+        for kind in kinds[source]:
+            value = F.col(source) if kind == "n" else F.col(f"_{kind}_{source}")
+            total = F.count(value) if kind == "n" else F.sum(value)
+            running.append(total.over(upto_today).alias(f"_run_{kind}_{source}"))
+    df = df.select("*", *running)
 
-    # Running sums up to today, and up to the day before each window starts.
-    parts: dict[tuple[str, str, int], Column] = {}
-    for feature in aggregates:
-        if feature.aggregate == "max":
-            continue
-        kinds = (
-            ["n"] + (["q"] if feature.source in needs_sum else []) + (["q2"] if feature.source in needs_square else [])
-        )
-        before_window = ordered.rangeBetween(Window.unboundedPreceding, -int(feature.window_days))
-        for kind in kinds:
-            key = (kind, feature.source, int(feature.window_days))
-            if key not in parts:
-                parts[key] = running(kind, feature.source, upto_today) - F.coalesce(
-                    running(kind, feature.source, before_window), F.lit(0)
-                )
-
-    selected = [F.col(entity), F.col(date), *(F.col(c.name) for c in view.source_columns)]
+    # Pass 2: the running total as of the day before each window starts: the last running total among
+    # rows dated <= date - window_days (another growing frame; no arithmetic per row).
+    windows = sorted({(f.source, int(f.window_days)) for f in aggregates if f.aggregate != "max"})
+    window_parts = []
+    for source, days in windows:
+        before = ordered.rangeBetween(Window.unboundedPreceding, -days)
+        for kind in kinds[source]:
+            name = f"_run_{kind}_{source}"
+            zero = F.lit(0) if kind == "n" else F.lit(0).cast(_EXACT)
+            earlier = F.coalesce(F.last(F.col(name)).over(before), zero)
+            current = F.coalesce(F.col(name), zero)
+            window_parts.append((current - earlier).alias(f"_{kind}_{source}_{days}"))
     df = df.select(
-        *selected,
-        F.col(DAY_INDEX),
-        *(value.alias(f"_{kind}_{source}_{w}") for (kind, source, w), value in parts.items()),
-        *(
-            F.max(F.col(f.source)).over(ordered.rangeBetween(-(int(f.window_days) - 1), 0)).alias(f"_max_{f.name}")
-            for f in aggregates
-            if f.aggregate == "max"
-        ),
+        F.col(entity),
+        F.col(date),
+        *(F.col(c.name) for c in view.source_columns),
+        *(F.col(f"_max_{f.name}") for f in maxima),
+        *window_parts,
     )
 
     outputs = []
@@ -109,6 +115,59 @@ def compute_features(rows: DataFrame, view: FeatureView) -> DataFrame:
             value = _window_value(feature.aggregate, feature.source, int(feature.window_days), types[feature.source])
         outputs.append(value.cast(_SPARK_TYPES[feature.type]).alias(feature.name))
     return df.select(F.col(entity), F.col(date), *outputs)
+
+
+def _with_rolling_maxima(df: DataFrame, maxima, entity: str, types: dict[str, str]) -> DataFrame:
+    """Adds `_max_<feature>`: the max over the date range [date - window_days + 1, date] of the entity.
+    Max has no running form, and Spark's sliding frames re-aggregate the whole window for every row
+    (O(rows x window)); here each partition (whole entities, date-ordered) is processed with numpy in
+    O(rows x log window): a doubling table of maxima over 2^k rows, then two overlapping lookups."""
+    from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
+
+    spark_types = {"double": DoubleType(), "int": IntegerType(), "bigint": LongType()}
+    schema = StructType(
+        df.schema.fields + [StructField(f"_max_{f.name}", spark_types[types[f.source]], True) for f in maxima]
+    )
+    specs = [(f"_max_{f.name}", f.source, int(f.window_days), types[f.source]) for f in maxima]
+
+    def per_partition(batches):
+        import numpy as np
+        import pandas as pd
+
+        frames = list(batches)
+        if not frames:
+            return
+        part = pd.concat(frames, ignore_index=True)
+        entity_codes = pd.factorize(part[entity])[0].astype(np.int64)
+        # Rows arrive sorted by (entity, day); a composite key keeps entities apart in one sorted axis.
+        key = entity_codes * 10_000_000 + part[DAY_INDEX].to_numpy(dtype=np.int64)
+        order = np.argsort(key, kind="stable")
+        part, key = part.iloc[order].reset_index(drop=True), key[order]
+        positions = np.arange(len(part))
+        for name, source, days, source_type in specs:
+            values = part[source].to_numpy(dtype=np.float64, na_value=np.nan)
+            starts = np.searchsorted(key, key - (days - 1), side="left")
+            lengths = positions - starts + 1
+            levels = [values]
+            while (1 << len(levels)) <= lengths.max():
+                previous, step = levels[-1], 1 << (len(levels) - 1)
+                shifted = np.concatenate([np.full(step, np.nan), previous[:-step]])
+                levels.append(np.fmax(previous, shifted))
+            result = np.full(len(part), np.nan)
+            exponent = np.floor(np.log2(lengths)).astype(np.int64)
+            for k in np.unique(exponent):
+                rows = np.nonzero(exponent == k)[0]
+                table = levels[k]
+                result[rows] = np.fmax(table[rows], table[starts[rows] + (1 << k) - 1])
+            if source_type == "double":
+                part[name] = result
+            else:
+                part[name] = pd.array(np.where(np.isnan(result), 0, result).astype(np.int64), dtype="Int64").where(
+                    ~np.isnan(result), pd.NA
+                )
+        yield part
+
+    return df.mapInPandas(per_partition, schema)
 
 
 def _window_value(aggregate: str, source: str, window: int, source_type: str) -> Column:
