@@ -13,6 +13,8 @@
 . "$(dirname "$0")/lib.sh"
 
 export LOCAL_T0_MS="$(date +%s%3N)"
+# Relative --csv paths mean the caller's directory (npm sets INIT_CWD to it).
+export LOCAL_CALLER_CWD="${INIT_CWD:-$PWD}"
 skip_setup=0
 args=()
 for arg in "$@"; do

@@ -6,7 +6,7 @@
 //   scripts/local.sh [--csv <file>] [--households N] [--reload] [--exit-after-ready]
 //                    [--burst-requests N] [--burst-concurrency N] [--verbose]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   // The raw file: given, or generated (cached) by the Spark side's deterministic generator.
   let csv: string;
   if (flags.csv) {
-    csv = flags.csv;
+    csv = resolve(process.env.LOCAL_CALLER_CWD ?? process.cwd(), flags.csv);
     if (!existsSync(csv)) throw new Error(`--csv ${csv}: no such file`);
   } else {
     say(
@@ -198,7 +198,11 @@ async function main(): Promise<void> {
 
   const jobStart = Date.now();
   const known = readSeeds().find((s) => s.sha256 === facts.sha256 && s.keyspace === settings.KEYSPACE);
-  const alreadyServed = known !== undefined && (await servedDate(stack.httpUrl, known.entity)) !== undefined;
+  // Loaded before, and both stores still hold it: the Delta table and a served vector.
+  const alreadyServed =
+    known !== undefined &&
+    existsSync(join(paths.offlineDir, "delta", view.name, "_delta_log")) &&
+    (await servedDate(stack.httpUrl, known.entity)) !== undefined;
   if (alreadyServed && !flags.reload) {
     say(`raw data: already loaded by run ${known.runId} (${known.loadedAt}); the stores still hold it`);
     say("          skipping the upload (--reload puts it through the pipeline again)");

@@ -7,7 +7,7 @@
 //   npm run local:upload -- --bad [--kind bad_header|empty|header_only]  # a malformed file
 //   add --no-wait to return right after the upload
 import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
@@ -75,7 +75,8 @@ async function main(): Promise<number> {
     };
     file = sampleFile(spec, join(paths.dataDir, "uploads"), paths.venvPython, paths.root).path;
   } else if (positionals[0]) {
-    file = positionals[0];
+    // npm runs this from the package root; a relative path means the caller's directory.
+    file = resolve(process.env.INIT_CWD ?? process.cwd(), positionals[0]);
     if (!existsSync(file)) throw new Error(`${file}: no such file`);
   } else {
     say("usage: npm run local:upload -- <file.csv> | --day YYYY-MM-DD | --bad [--kind bad_header]");
