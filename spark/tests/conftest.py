@@ -71,12 +71,24 @@ def cassandra_session():
 
 
 @pytest.fixture
-def keyspace(cassandra_session, view):
-    """A fresh keyspace with the view's online table, created from the generated CQL; dropped afterwards."""
+def make_keyspace(cassandra_session, view):
+    """Creates fresh keyspaces with the view's online table (from the generated CQL); drops them afterwards."""
     from feature_store.feature_view import create_keyspace_cql
 
-    name = f"sfs_spark_test_{uuid.uuid4().hex[:10]}"
-    cassandra_session.execute(create_keyspace_cql(name))
-    cassandra_session.execute(view.create_table_cql(name))
-    yield name
-    cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+    created = []
+
+    def make() -> str:
+        name = f"sfs_spark_test_{uuid.uuid4().hex[:10]}"
+        cassandra_session.execute(create_keyspace_cql(name))
+        cassandra_session.execute(view.create_table_cql(name))
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+
+
+@pytest.fixture
+def keyspace(make_keyspace):
+    return make_keyspace()

@@ -10,6 +10,8 @@ import pandas as pd
 from jobs import job_args, run_job
 
 from feature_store import synthetic
+from feature_store.online_store import CassandraTarget, write_online
+from feature_store.online_store import online_rows as online_store_rows
 
 KEY = ["household_id", "day"]
 RUN_COLUMNS = ["updated_at", "run_id"]
@@ -80,7 +82,7 @@ def test_full_run_then_rerun_leaves_both_stores_unchanged(spark, view, cassandra
 
 
 def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_online(
-    spark, view, cassandra_session, keyspace, tmp_path
+    spark, view, cassandra_session, keyspace, make_keyspace, tmp_path
 ):
     history, _ = generate(tmp_path, "history.csv", dt.date(2012, 1, 1), dt.date(2012, 11, 30))
     latest, _ = generate(tmp_path, "latest.csv", dt.date(2012, 12, 1), dt.date(2012, 12, 31), seed=22)
@@ -92,21 +94,35 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
     )
     assert code == 0, summary
 
-    # The reference: everything at once, into its own table (online rows are compared with its latest rows).
-    full_offline = tmp_path / "full"
-    code, summary = run_job(spark, job_args(tmp_path, [history, latest], offline=full_offline, keyspace=keyspace))
+    # The reference: everything at once, into its own table and keyspace.
+    full_offline, full_keyspace = tmp_path / "full", make_keyspace()
+    code, summary = run_job(spark, job_args(tmp_path, [history, latest], offline=full_offline, keyspace=full_keyspace))
     assert code == 0, summary
     incremental = offline_rows(spark, incremental_offline / "energy")
     full = offline_rows(spark, full_offline / "energy")
     assert_same(incremental.drop(columns=RUN_COLUMNS), full.drop(columns=RUN_COLUMNS))
     online = normalise_online(online_rows(cassandra_session, keyspace, view))
-    assert_same(online, normalise_online(latest_offline_as_online(full, view)))
+    assert_same(online, normalise_online(latest_offline_as_online(incremental, view)))
+    full_online = normalise_online(online_rows(cassandra_session, full_keyspace, view))
+    assert_same(online.drop(columns=["updated_at"]), full_online.drop(columns=["updated_at"]))
 
-    # An older file replayed (as it was, and with changed values) leaves the online rows as they are.
+    # An older file replayed as it was changes nothing online (nor offline).
     code, summary = run_job(
         spark, job_args(tmp_path, [history], mode="incremental", offline=incremental_offline, keyspace=keyspace)
     )
     assert code == 0, summary
+    assert summary["offline"]["rows_updated"] == 0
+    assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
+
+    # Rows of an older date written online later (what a late replay of old days sends) lose against the
+    # newer feature_date already there: the per-row write timestamp comes from the feature date.
+    older = spark.read.format("delta").load(str(incremental_offline / "energy")).where("day = DATE'2012-06-30'")
+    assert older.count() > 0
+    write_online(online_store_rows(older, view, job_start_epoch_seconds=2_000_000_000), view, CassandraTarget(keyspace))
+    assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
+
+    # Changed values for old days: rows whose windows reach them are recomputed; online still equals the
+    # latest offline row and keeps its (newest) feature date.
     changed = pd.read_csv(history, dtype=str)
     changed = changed[changed["day"] < "2012-06-01"]
     changed["energy_sum"] = "99.5"
@@ -117,4 +133,8 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
     )
     assert code == 0, summary
     assert summary["offline"]["rows_updated"] > 0
-    assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
+    after = normalise_online(online_rows(cassandra_session, keyspace, view))
+    assert_same(
+        after, normalise_online(latest_offline_as_online(offline_rows(spark, incremental_offline / "energy"), view))
+    )
+    assert list(after["feature_date"]) == list(online["feature_date"])

@@ -1,0 +1,311 @@
+"""Benchmark of the Spark feature job at seed scale, with the seed notebook's approach as a same-machine,
+same-run baseline. Not a test. Writes bench/results/pipeline-<timestamp>.json.
+
+    .local/venv/bin/python bench/pipeline_bench.py [--households 5560] [--skip-baseline]
+
+1. Generates (once, cached in .local/bench) the seed-scale raw file, 2011-11-23..2014-02-27 (~3.5M rows),
+   and a one-day file for 2014-02-28.
+2. Full backfill with scripts/spark-submit.sh into a fresh Delta table and keyspace `bench_pipeline`.
+3. Incremental run of the one-day file.
+4. Baseline, re-expressed on the same engines: running windows (rowsBetween) over all rows anchored at the
+   fixed date 2014-02-28, nulls filled with 0, the full history written online into a table clustered by
+   (id, day), and the offline copy overwritten. (Run as `spark-submit bench/pipeline_bench.py --baseline-app`.)
+Each run is timed from spark-submit start to exit; peak memory is the highest sampled RSS sum of the
+spark-submit process tree (driver JVM + Python driver + Python workers), sampled every 0.25 s from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOCAL = os.environ.get("FEATURE_STORE_LOCAL_DIR", os.path.join(ROOT, ".local"))
+WORK = os.path.join(LOCAL, "bench", "pipeline")
+VIEW_FILE = os.path.join(ROOT, "resources", "feature-views", "energy.yml")
+KEYSPACE = "bench_pipeline"
+BASELINE_TABLE = "energy_history_baseline"
+ANCHOR = "2014-02-28"
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """RSS of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            pid, ppid = int(entry), int(fields[1])
+            rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            children.setdefault(ppid, []).append(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
+    print(f"[bench] {name}: {' '.join(command)}", flush=True)
+    log_path = os.path.join(WORK, f"{name}.log")
+    started = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        peak = 0
+        done = threading.Event()
+
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss_bytes(process.pid))
+                done.wait(0.25)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            code = process.wait(timeout=3600)
+        finally:
+            done.set()
+            sampler.join()
+    wall = time.monotonic() - started
+    print(f"[bench] {name}: exit {code} in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB", flush=True)
+    if code != 0:
+        raise SystemExit(f"{name} failed (exit {code}); see {log_path}")
+    return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak / 2**20), "log": log_path}
+
+
+# --- data and stores ------------------------------------------------------------------------------
+
+
+def generate(households: int) -> tuple[str, str, int, int]:
+    os.makedirs(WORK, exist_ok=True)
+    full = os.path.join(WORK, f"raw-{households}-full.csv")
+    day = os.path.join(WORK, f"raw-{households}-{ANCHOR}.csv")
+    if not (os.path.exists(full) and os.path.exists(day)):
+        started = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "feature_store.synthetic",
+                "--out",
+                full,
+                "--households",
+                str(households),
+                "--split-at",
+                ANCHOR,
+                "--split-out",
+                day,
+            ],
+            cwd=os.path.join(ROOT, "spark"),
+            check=True,
+        )
+        print(f"[bench] generated data in {time.monotonic() - started:.1f} s", flush=True)
+    return full, day, _rows(full), _rows(day)
+
+
+def _rows(path: str) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def reset_keyspace() -> None:
+    sys.path.insert(0, os.path.join(ROOT, "spark"))
+    from cassandra.cluster import Cluster
+    from feature_store.feature_view import create_keyspace_cql, load_feature_view_file
+
+    view = load_feature_view_file(VIEW_FILE)
+    cluster = Cluster(["127.0.0.1"], port=9042, protocol_version=5)
+    session = cluster.connect()
+    session.default_timeout = 120
+    session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
+    session.execute(create_keyspace_cql(KEYSPACE))
+    session.execute(view.create_table_cql(KEYSPACE))
+    # The seed's online table: the full history, one row per (id, day).
+    columns = ",\n".join(f"  {c.name} {c.cql_type}" for c in view.online_columns()[2:-1])
+    session.execute(
+        f"CREATE TABLE {KEYSPACE}.{BASELINE_TABLE} (\n  entity_id text,\n  feature_date date,\n{columns},\n"
+        "  PRIMARY KEY (entity_id, feature_date))"
+    )
+    cluster.shutdown()
+
+
+def drop_keyspace() -> None:
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(["127.0.0.1"], port=9042, protocol_version=5)
+    session = cluster.connect()
+    session.default_timeout = 120
+    session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
+    cluster.shutdown()
+
+
+def job_command(inputs: str, mode: str, run_id: str) -> list[str]:
+    return [
+        "bash",
+        os.path.join(ROOT, "scripts", "spark-submit.sh"),
+        "--view",
+        "energy",
+        "--input",
+        inputs,
+        "--mode",
+        mode,
+        "--feature-view",
+        VIEW_FILE,
+        "--offline-uri",
+        os.path.join(WORK, "offline"),
+        "--rejects-uri",
+        os.path.join(WORK, "rejects", run_id),
+        "--summary-uri",
+        os.path.join(WORK, "runs", f"{run_id}.json"),
+        "--run-id",
+        run_id,
+        "--keyspace",
+        KEYSPACE,
+    ]
+
+
+# --- the baseline app (runs inside spark-submit) --------------------------------------------------
+
+
+def baseline_app(raw: str, offline: str) -> None:
+    """The seed notebook's approach on the same engines: explicit schema, running windows anchored at
+    a fixed date, nulls filled with 0, the whole history written online and overwritten offline."""
+    sys.path.insert(0, os.path.join(ROOT, "spark"))
+    from feature_store.feature_view import load_feature_view_file
+    from feature_store.session import SessionSettings, build_spark_session
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
+
+    view = load_feature_view_file(VIEW_FILE)
+    spark = build_spark_session(SessionSettings(app_name="pipeline-bench-baseline"))
+    schema = StructType(
+        [StructField("household_id", StringType()), StructField("day", DateType())]
+        + [StructField(c.name, IntegerType() if c.type == "int" else DoubleType()) for c in view.source_columns]
+    )
+    df = spark.read.option("header", "true").schema(schema).csv(raw)
+    running = Window.partitionBy("household_id").orderBy("day").rowsBetween(Window.unboundedPreceding, 0)
+    columns = [F.col("household_id").alias("entity_id"), F.col("day").alias("feature_date")]
+    columns += [F.col(c.name) for c in view.source_columns]
+    functions = {"sum": F.sum, "count": F.count, "max": F.max, "mean": F.avg, "stddev": F.stddev_samp}
+    for feature in view.aggregate_features:
+        # Anchored at the fixed date: only days within the window before 2014-02-28 count, for every row.
+        anchored = F.when(
+            F.col("day") > F.date_sub(F.lit(ANCHOR).cast("date"), int(feature.window_days)), F.col(feature.source)
+        )
+        columns.append(functions[feature.aggregate](anchored).over(running).alias(feature.name))
+    features = df.select(*columns).fillna(0)
+    features.write.format("delta").mode("overwrite").save(offline)
+    (
+        features.write.format("org.apache.spark.sql.cassandra")
+        .options(table=BASELINE_TABLE, keyspace=KEYSPACE)
+        .options(
+            **{"spark.cassandra.connection.host": "127.0.0.1", "spark.cassandra.connection.localDC": "datacenter1"}
+        )
+        .mode("append")
+        .save()
+    )
+    spark.stop()
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--households", type=int, default=5_560)
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--baseline-app", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--raw", help=argparse.SUPPRESS)
+    parser.add_argument("--offline", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_app:
+        baseline_app(args.raw, args.offline)
+        return 0
+
+    full, day, full_rows, day_rows = generate(args.households)
+    subprocess.run(["rm", "-rf", os.path.join(WORK, "offline"), os.path.join(WORK, "baseline-offline")], check=True)
+    reset_keyspace()
+    env = dict(os.environ)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    result: dict = {
+        "benchmark": "pipeline",
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
+        "spark": {"master": env.get("SPARK_MASTER", "local[2]"), "driver_memory": env.get("SPARK_DRIVER_MEMORY", "4g")},
+        "data": {"households": args.households, "full_rows": full_rows, "incremental_rows": day_rows},
+    }
+    runs = {}
+    runs["full_backfill"] = measured_run("full", job_command(full, "full", f"bench-full-{stamp}"), env)
+    runs["full_backfill"]["rows_per_s"] = round(full_rows / runs["full_backfill"]["wall_s"])
+    runs["full_backfill"]["summary"] = _summary(f"bench-full-{stamp}")
+    runs["incremental_one_day"] = measured_run(
+        "incremental", job_command(day, "incremental", f"bench-incr-{stamp}"), env
+    )
+    runs["incremental_one_day"]["rows_per_s"] = round(day_rows / runs["incremental_one_day"]["wall_s"])
+    runs["incremental_one_day"]["summary"] = _summary(f"bench-incr-{stamp}")
+    if not args.skip_baseline:
+        runs["baseline_full"] = measured_run("baseline", _baseline_submit(full), env)
+        runs["baseline_full"]["rows_per_s"] = round(full_rows / runs["baseline_full"]["wall_s"])
+    result["runs"] = runs
+    result["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    out = os.path.join(ROOT, "bench", "results", f"pipeline-{stamp}.json")
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=2, default=str)
+    print(json.dumps(result, indent=2, default=str))
+    print(f"[bench] wrote {out}")
+    drop_keyspace()
+    return 0
+
+
+def _baseline_submit(full: str) -> list[str]:
+    """spark-submit of this file in baseline mode, with the same jars, memory and master as the job."""
+    jars = ",".join(
+        sorted(os.path.join(LOCAL, "jars", "spark", j) for j in os.listdir(os.path.join(LOCAL, "jars", "spark")))
+    )
+    return [
+        os.path.join(LOCAL, "venv", "bin", "spark-submit"),
+        "--master",
+        os.environ.get("SPARK_MASTER", "local[2]"),
+        "--driver-memory",
+        os.environ.get("SPARK_DRIVER_MEMORY", "4g"),
+        "--jars",
+        jars,
+        "--conf",
+        "spark.sql.shuffle.partitions=8",
+        "--conf",
+        "spark.ui.enabled=false",
+        os.path.join(ROOT, "bench", "pipeline_bench.py"),
+        "--baseline-app",
+        "--raw",
+        full,
+        "--offline",
+        os.path.join(WORK, "baseline-offline"),
+    ]
+
+
+def _summary(run_id: str) -> dict:
+    with open(os.path.join(WORK, "runs", f"{run_id}.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
