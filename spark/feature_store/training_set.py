@@ -81,10 +81,10 @@ def table_uri(offline_uri: str, view: str) -> str:
 
 
 def latest_version(spark: SparkSession, uri: str) -> int:
-    """Current version of a Delta table, from its log. Through SQL rather than the `delta` Python
-    package, so only the Delta jar and extension are needed (as on EMR)."""
-    quoted = uri.replace("`", "``")
-    return int(spark.sql(f"DESCRIBE HISTORY delta.`{quoted}` LIMIT 1").first()["version"])
+    """Current version of a Delta table, from its log (relative paths work, unlike delta.`path`)."""
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, uri).history(1).select("version").first()[0])
 
 
 def event_date(column: Column, data_type: T.DataType) -> Column:
@@ -120,7 +120,7 @@ def build_training_set(
     - `max_age_days[view] = N`: a feature row older than N days (event date - feature date > N)
       is not used; that view's columns are null for the event.
     - Every event row is kept (left semantics), duplicates included. `preserve_order=True` returns
-      them in input order, at the cost of a global sort (about +50% time at 1M events).
+      them in input order, at the cost of a global sort (+17% to +45% time at 1M events).
     - `versions[view]` pins the Delta version read; without it the current version is resolved
       first and read exactly, and the manifest records it, so passing the manifest's versions
       back rebuilds the identical set.
