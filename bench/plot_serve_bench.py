@@ -2,6 +2,7 @@
 latency over time of each run. Usage: python bench/plot_serve_bench.py bench/results/serve-<ts>.json
 Writes the .png next to the JSON."""
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -9,7 +10,22 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+
 import matplotlib.pyplot as plt
+
+
+def with_gaps(rows: list[list[float]]) -> list[list[float]]:
+    """Breaks the line where a mode paused (its rounds alternate with another mode's)."""
+    if len(rows) < 3:
+        return rows
+    steps = sorted(b[0] - a[0] for a, b in itertools.pairwise(rows))
+    typical = steps[len(steps) // 2]
+    out = [rows[0]]
+    for previous, row in itertools.pairwise(rows):
+        if row[0] - previous[0] > 3 * typical:
+            out.append([row[0], float("nan"), float("nan"), float("nan"), 0])
+        out.append(row)
+    return out
 
 
 def main(path: Path) -> None:
@@ -51,7 +67,7 @@ def main(path: Path) -> None:
     dist.legend(fontsize=8)
 
     for name, run in runs.items():
-        rows = run["timeline"]
+        rows = with_gaps(run["timeline"])
         line = over_time.plot(
             [r[0] for r in rows], [r[2] for r in rows], label=f"{name} p99"
         )[0]
