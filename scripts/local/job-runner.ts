@@ -183,9 +183,13 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       step.error = (error as Error).message;
     }
     if (this.#stopped && step.state === "FAILED") {
-      // Interrupted by stop(): leave it pending so the next start runs it again.
+      // Interrupted by stop(). moto's cluster (and the step) end with this run, so say what to redo;
+      // re-running the job is safe (Delta MERGE, online writes ordered by feature date).
       step.state = "PENDING";
       this.save();
+      this.options.warn(
+        `job ${step.runId ?? step.stepId} was interrupted; upload ${step.inputs?.join(", ") ?? "its input"} again after restarting`,
+      );
       return;
     }
     step.endedAt = new Date().toISOString();
