@@ -90,6 +90,13 @@ async function main(): Promise<number> {
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
   });
   const key = `raw/${view.name}/${flags.name ?? basename(file)}`;
+  if (!key.endsWith(".csv")) {
+    // The raw bucket notifies ingest of raw/…/*.csv only (resources/storage.cjs), as in AWS.
+    say(
+      `${key} does not end in .csv: S3 would send no event and nothing would process it (use --name x.csv)`,
+    );
+    return 2;
+  }
   const started = Date.now();
   const put = await s3.send(
     new PutObjectCommand({
