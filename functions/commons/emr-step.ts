@@ -1,6 +1,7 @@
-// The feature job as an EMR step: pure builders for the spark-submit arguments, the step and the
-// transient-cluster request. Pure so the local job runner can run exactly the same arguments with
-// a local spark-submit, and so tests can assert the requests without any AWS client.
+// The Spark jobs as EMR steps (the feature job, and the training-set job): pure builders for the
+// spark-submit arguments, the steps and the transient-cluster request. Pure so the local job runner
+// can run exactly the same arguments with a local spark-submit, and so tests can assert the
+// requests without any AWS client.
 import type { RunJobFlowCommandInput, StepConfig } from "@aws-sdk/client-emr";
 
 export const JOB_MODES = ["full", "incremental"] as const;
@@ -36,6 +37,7 @@ export interface SparkJobLocations {
  */
 export const ARTIFACT_KEYS = {
   jobScript: "spark/feature_job.py",
+  trainingSetScript: "spark/training_set_job.py",
   pyFiles: "spark/feature_store.zip",
   driverProfile: `spark/${DRIVER_PROFILE_FILE}`,
   jarDirs: ["spark/jars/spark/", "spark/jars/emr/"],
@@ -44,7 +46,12 @@ export const ARTIFACT_KEYS = {
 } as const;
 
 /** Job outputs in the offline bucket, which the stack retains (unlike the artifacts bucket). */
-export const OFFLINE_KEYS = { delta: "delta", rejects: "rejects/", runs: "runs/" } as const;
+export const OFFLINE_KEYS = {
+  delta: "delta",
+  rejects: "rejects/",
+  runs: "runs/",
+  trainingSets: "training-sets/",
+} as const;
 
 export function s3JobLocations(options: {
   artifactsBucket: string;
@@ -141,18 +148,34 @@ export interface TransientClusterSettings {
   readonly logUri: string;
 }
 
+/** What a transient cluster exists for: a readable name and the tags that find it again. */
+export interface ClusterPurpose {
+  readonly name: string;
+  readonly tags: ReadonlyArray<{ readonly Key: string; readonly Value: string }>;
+}
+
+export function featureJobPurpose(run: FeatureJobRun): ClusterPurpose {
+  return {
+    name: `${run.view} ${run.runId}`,
+    tags: [
+      { Key: "feature-store:view", Value: run.view },
+      { Key: "feature-store:run-id", Value: run.runId },
+    ],
+  };
+}
+
 /**
  * RunJobFlow for a cluster that runs this one step and terminates: Spark with Delta enabled
  * (delta-defaults), logs in the artifacts bucket, and the tag AmazonEMRServicePolicy_v2 requires
  * on resources the service role manages.
  */
 export function transientClusterRequest(
-  run: FeatureJobRun,
+  purpose: ClusterPurpose,
   step: StepConfig,
   settings: TransientClusterSettings,
 ): RunJobFlowCommandInput {
   return {
-    Name: `${settings.namePrefix} ${run.view} ${run.runId}`.slice(0, 256),
+    Name: `${settings.namePrefix} ${purpose.name}`.slice(0, 256),
     ReleaseLabel: settings.releaseLabel,
     Applications: [{ Name: "Spark" }],
     Configurations: [{ Classification: "delta-defaults", Properties: { "delta.enabled": "true" } }],
@@ -184,7 +207,144 @@ export function transientClusterRequest(
     VisibleToAllUsers: true,
     Tags: [
       { Key: "for-use-with-amazon-emr-managed-policies", Value: "true" },
-      { Key: "feature-store:view", Value: run.view },
+      ...purpose.tags.map((tag) => ({ ...tag })),
+    ],
+  };
+}
+
+// --- The training-set job (spark/training_set_job.py, docs/TRAINING_SETS.md) ---
+
+export const EVENTS_FORMATS = ["csv", "parquet", "delta"] as const;
+export const TRAINING_SET_FORMATS = ["parquet", "delta"] as const;
+
+/** One run of the training-set job: labelled events joined point-in-time with feature views. */
+export interface TrainingSetRun {
+  readonly name: string;
+  readonly runId: string;
+  readonly events: {
+    readonly uri: string;
+    readonly format: (typeof EVENTS_FORMATS)[number];
+    /** Delta version of the events (delta format only). */
+    readonly version?: number | undefined;
+  };
+  readonly entityColumn: string;
+  readonly eventTimeColumn: string;
+  readonly views: readonly string[];
+  readonly outputFormat: (typeof TRAINING_SET_FORMATS)[number];
+  readonly sameDay?: boolean | undefined;
+  readonly preserveOrder?: boolean | undefined;
+  readonly maxAgeDays?: Readonly<Record<string, number>> | undefined;
+  /** Delta version per view, or a previous manifest whose versions pin every view; not both. */
+  readonly versions?: Readonly<Record<string, number>> | undefined;
+  readonly versionsFrom?: string | undefined;
+}
+
+export interface TrainingSetLocations {
+  readonly jobScript: string;
+  readonly pyFiles: string;
+  readonly jars: readonly string[];
+  readonly featureView: (view: string) => string;
+  readonly offlineUri: string;
+  readonly outputUri: (name: string, runId: string) => string;
+  readonly manifestUri: (name: string, runId: string) => string;
+}
+
+/**
+ * Where a training-set run reads and writes on AWS. The set goes to `<run>/data`, not to the run
+ * prefix itself, so the manifest beside it is not read as a data file by `spark.read.parquet` nor
+ * removed as an untracked file by a Delta VACUUM of the set. Only the Spark jar set (Delta) is
+ * shipped: the EMR set exists for the Keyspaces driver, which this job never opens.
+ */
+export function s3TrainingSetLocations(options: {
+  artifactsBucket: string;
+  offlineBucket: string;
+}): TrainingSetLocations {
+  const artifacts = `s3://${options.artifactsBucket}`;
+  const offline = `s3://${options.offlineBucket}`;
+  const runPrefix = (name: string, runId: string) =>
+    `${offline}/${OFFLINE_KEYS.trainingSets}${name}/${runId}`;
+  return {
+    jobScript: `${artifacts}/${ARTIFACT_KEYS.trainingSetScript}`,
+    pyFiles: `${artifacts}/${ARTIFACT_KEYS.pyFiles}`,
+    jars: ARTIFACT_KEYS.jarDirs.slice(0, 1).map((dir) => `${artifacts}/${dir}*.jar`),
+    featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${view}.yml`,
+    offlineUri: `${offline}/${OFFLINE_KEYS.delta}`,
+    outputUri: (name, runId) => `${runPrefix(name, runId)}/data`,
+    manifestUri: (name, runId) => `${runPrefix(name, runId)}/manifest.json`,
+  };
+}
+
+/** VIEW=N pairs in the order of the run's views, so the arguments do not depend on key order. */
+function perViewPairs(flag: string, views: readonly string[], values: Readonly<Record<string, number>> = {}) {
+  return views.flatMap((view) => {
+    const value = values[view];
+    return value === undefined ? [] : [flag, `${view}=${value}`];
+  });
+}
+
+/** The training-set job's spark-submit command line, in the order of its `--help`. */
+export function trainingSetSubmitArgs(
+  run: TrainingSetRun,
+  at: TrainingSetLocations,
+  deployMode: "cluster" | "client" = "cluster",
+): string[] {
+  const sparkOptions = [
+    "--deploy-mode",
+    deployMode,
+    ...(at.jars.length > 0 ? ["--jars", at.jars.join(",")] : []),
+    "--py-files",
+    at.pyFiles,
+  ];
+  const jobArgs = [
+    "--events",
+    run.events.uri,
+    "--events-format",
+    run.events.format,
+    ...(run.events.version === undefined ? [] : ["--events-version", String(run.events.version)]),
+    "--entity-column",
+    run.entityColumn,
+    "--event-time-column",
+    run.eventTimeColumn,
+    ...run.views.flatMap((view) => ["--view", view, "--feature-view", at.featureView(view)]),
+    "--offline-uri",
+    at.offlineUri,
+    "--output",
+    at.outputUri(run.name, run.runId),
+    "--output-format",
+    run.outputFormat,
+    "--manifest-uri",
+    at.manifestUri(run.name, run.runId),
+    ...(run.sameDay ? ["--same-day"] : []),
+    ...(run.preserveOrder ? ["--preserve-order"] : []),
+    ...perViewPairs("--max-age-days", run.views, run.maxAgeDays),
+    ...perViewPairs("--version", run.views, run.versions),
+    ...(run.versionsFrom ? ["--versions-from", run.versionsFrom] : []),
+  ];
+  return ["spark-submit", ...sparkOptions, at.jobScript, ...jobArgs];
+}
+
+export function trainingSetStepName(run: TrainingSetRun): string {
+  return `training-set ${run.name} ${run.runId}`;
+}
+
+/** Same step policy as the feature job: CONTINUE on a shared cluster, TERMINATE on a transient one. */
+export function trainingSetStep(
+  run: TrainingSetRun,
+  at: TrainingSetLocations,
+  transient: boolean,
+): StepConfig {
+  return {
+    Name: trainingSetStepName(run),
+    ActionOnFailure: transient ? "TERMINATE_CLUSTER" : "CONTINUE",
+    HadoopJarStep: { Jar: "command-runner.jar", Args: trainingSetSubmitArgs(run, at) },
+  };
+}
+
+export function trainingSetPurpose(run: TrainingSetRun): ClusterPurpose {
+  return {
+    name: `training-set ${run.name} ${run.runId}`,
+    tags: [
+      { Key: "feature-store:training-set", Value: run.name },
       { Key: "feature-store:run-id", Value: run.runId },
     ],
   };

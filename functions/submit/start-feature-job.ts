@@ -1,28 +1,23 @@
 // Starts one run of the Spark feature job on EMR: a step on the configured cluster, or a
 // transient cluster when none is configured. The one code path both submit (by hand, backfills)
 // and ingest (each new raw file) use.
-import {
-  AddJobFlowStepsCommand,
-  type EMRClient,
-  ListStepsCommand,
-  RunJobFlowCommand,
-} from "@aws-sdk/client-emr";
+import { type EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
 import { z } from "zod";
 import {
-  ARTIFACT_KEYS,
   type FeatureJobRun,
+  featureJobPurpose,
   featureJobStep,
   featureJobStepName,
   JOB_MODES,
   s3JobLocations,
-  transientClusterRequest,
 } from "../commons/emr-step.js";
 import { InvalidRequestError } from "../commons/errors.js";
 import type { FeatureJobConfig } from "../commons/feature-job-config.js";
 import type { FeatureView } from "../commons/feature-view.js";
 import { parseS3Uri } from "../commons/s3-object.js";
+import { startEmrStep } from "./start-emr-step.js";
 
-const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const featureJobRequestSchema = z.strictObject({
   view: z.string().min(1).max(64),
@@ -130,50 +125,11 @@ export async function startFeatureJob(
     offlineBucket: config.OFFLINE_BUCKET,
     keyspace: config.KEYSPACE,
   });
-  const stepName = featureJobStepName(run);
-
-  if (config.EMR_CLUSTER_ID) {
-    const response = await deps.emr.send(
-      new AddJobFlowStepsCommand({
-        JobFlowId: config.EMR_CLUSTER_ID,
-        Steps: [featureJobStep(run, locations, false)],
-      }),
-    );
-    return {
-      runId: run.runId,
-      clusterId: config.EMR_CLUSTER_ID,
-      stepIds: response.StepIds ?? [],
-      stepName,
-      transientCluster: false,
-    };
-  }
-
-  if (!config.EMR_SERVICE_ROLE || !config.EMR_INSTANCE_PROFILE) {
-    throw new Error("EMR_SERVICE_ROLE and EMR_INSTANCE_PROFILE are required when EMR_CLUSTER_ID is not set");
-  }
-  const response = await deps.emr.send(
-    new RunJobFlowCommand(
-      transientClusterRequest(run, featureJobStep(run, locations, true), {
-        namePrefix: config.STACK_NAME,
-        releaseLabel: config.EMR_RELEASE_LABEL,
-        primaryInstanceType: config.EMR_PRIMARY_INSTANCE_TYPE,
-        coreInstanceType: config.EMR_CORE_INSTANCE_TYPE,
-        coreInstanceCount: config.EMR_CORE_INSTANCE_COUNT,
-        serviceRole: config.EMR_SERVICE_ROLE,
-        instanceProfile: config.EMR_INSTANCE_PROFILE,
-        subnetId: config.EMR_SUBNET_ID,
-        logUri: `s3://${config.ARTIFACTS_BUCKET}/${ARTIFACT_KEYS.emrLogsPrefix}`,
-      }),
-    ),
+  const started = await startEmrStep(
+    deps.emr,
+    config,
+    (transient) => featureJobStep(run, locations, transient),
+    featureJobPurpose(run),
   );
-  // RunJobFlow does not return step ids; the new cluster has exactly this one step.
-  const clusterId = response.JobFlowId ?? "";
-  const steps = clusterId ? await deps.emr.send(new ListStepsCommand({ ClusterId: clusterId })) : undefined;
-  return {
-    runId: run.runId,
-    clusterId,
-    stepIds: (steps?.Steps ?? []).map((s) => s.Id ?? "").filter((id) => id !== ""),
-    stepName,
-    transientCluster: true,
-  };
+  return { runId: run.runId, ...started, stepName: featureJobStepName(run) };
 }
