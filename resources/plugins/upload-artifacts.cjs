@@ -1,5 +1,5 @@
 // Serverless plugin: after `sls deploy`, ships what the EMR step needs to the artifacts bucket
-// (the layout docs/SPARK_JOB.md and functions/commons/emr-step.ts name): the job script, the
+// (the layout docs/SPARK_JOB.md and functions/commons/emr-step.ts name): the job scripts, the
 // feature_store package as a zip, the Keyspaces driver profile, the jars and the feature views.
 // Keys under the managed prefixes that are no longer shipped are deleted, because the step picks
 // jars up by glob and a stale jar would end up on the classpath. Before `sls remove` it empties
@@ -10,6 +10,8 @@ const path = require("node:path");
 /** What gets uploaded, relative to the project root; `required` ones fail the upload if absent. */
 const ARTIFACT_SOURCES = [
   { kind: "file", source: "spark/feature_job.py", key: "spark/feature_job.py" },
+  // submit's jobType "training-set" runs it (docs/TRAINING_SETS.md).
+  { kind: "file", source: "spark/training_set_job.py", key: "spark/training_set_job.py" },
   { kind: "zip", source: "spark/feature_store", key: "spark/feature_store.zip" },
   { kind: "file", source: "spark/conf/keyspaces-application.conf", key: "spark/keyspaces-application.conf" },
   { kind: "dir", source: "resources/feature-views", pattern: /\.ya?ml$/, prefix: "feature-views/" },

@@ -1,4 +1,4 @@
-// Protects what `sls deploy` ships to the artifacts bucket: the file selection (job script, the
+// Protects what `sls deploy` ships to the artifacts bucket: the file selection (job scripts, the
 // feature_store package as a zip without tests or caches, driver profile, both jar sets, the
 // feature views), refusing to ship an incomplete set, and removing stale jars the step's globs
 // would otherwise pick up.
@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import JSZip from "jszip";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ARTIFACT_KEYS } from "../../functions/commons/emr-step.js";
 
 interface Selection {
   uploads: Array<{ path: string; key: string }>;
@@ -19,6 +20,7 @@ interface FakeCommand {
   input: Record<string, unknown>;
 }
 const plugin = createRequire(resolve("package.json"))("./resources/plugins/upload-artifacts.cjs") as {
+  ARTIFACT_SOURCES: Array<{ kind: string; key?: string }>;
   selectArtifacts(root: string): Selection;
   buildZip(entries: Selection["zips"][number]["entries"]): Promise<Buffer>;
   staleKeys(existing: string[], uploaded: string[]): string[];
@@ -39,6 +41,7 @@ function write(relative: string, content = "x") {
 
 function completeProject() {
   write("spark/feature_job.py", "print('job')");
+  write("spark/training_set_job.py", "print('training set')");
   write("spark/feature_store/__init__.py", "");
   write("spark/feature_store/transforms.py", "def f(): pass");
   write("spark/feature_store/io/delta.py", "");
@@ -65,6 +68,7 @@ describe("artifact selection", () => {
     expect(selection.missing).toEqual([]);
     expect(selection.uploads.map((u) => u.key)).toEqual([
       "spark/feature_job.py",
+      "spark/training_set_job.py",
       "spark/keyspaces-application.conf",
       "feature-views/energy.yml",
       "spark/jars/spark/delta-spark_2.12-3.3.2.jar",
@@ -83,12 +87,20 @@ describe("artifact selection", () => {
     const { missing } = plugin.selectArtifacts(root);
     expect(missing).toEqual([
       "spark/feature_job.py",
+      "spark/training_set_job.py",
       "spark/feature_store/__init__.py",
       "spark/conf/keyspaces-application.conf",
       "resources/feature-views/*",
       ".local/jars/spark/* (run scripts/setup-jars.sh)",
       ".local/jars/emr/* (run scripts/setup-jars.sh)",
     ]);
+  });
+
+  it("ships both job scripts at the keys the EMR steps run", () => {
+    const keys = plugin.ARTIFACT_SOURCES.map((spec) => spec.key);
+    expect(keys).toContain(ARTIFACT_KEYS.jobScript);
+    expect(keys).toContain(ARTIFACT_KEYS.trainingSetScript);
+    expect(keys).toContain(ARTIFACT_KEYS.pyFiles);
   });
 
   it("builds a zip with the package at its root and identical bytes for identical files", async () => {
@@ -138,7 +150,7 @@ describe("uploadArtifacts", () => {
       },
     };
     const result = await plugin.uploadArtifacts(s3, "fs-artifacts", root);
-    expect(result.uploaded).toHaveLength(6);
+    expect(result.uploaded).toHaveLength(7);
     expect(result.deleted).toEqual(["spark/jars/spark/delta-spark_2.12-3.2.0.jar"]);
     const puts = commands.filter((c) => c.constructor.name === "PutObjectCommand").map((c) => c.input.Key);
     expect(puts).toContain("spark/feature_store.zip");
