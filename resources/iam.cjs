@@ -133,13 +133,15 @@ function iamResources(ctx, views) {
     [ids.emrInstanceRole]: role("ec2.amazonaws.com", [
       allow("ListJobBuckets", ["s3:ListBucket"], [b("raw"), b("offline"), b("artifacts")]),
       allow("ReadRawFiles", ["s3:GetObject"], [b("raw", "/raw/*")]),
+      // Training-set events (labels) uploaded to the raw bucket; outside raw/ so ingest ignores them.
+      allow("ReadTrainingSetEvents", ["s3:GetObject"], [b("raw", "/labels/*")]),
       allow(
         "ReadJobArtifacts",
         ["s3:GetObject"],
         [b("artifacts", "/spark/*"), b("artifacts", "/feature-views/*")],
       ),
       allow("WriteEmrLogs", ["s3:PutObject"], [b("artifacts", "/emr-logs/*")]),
-      // Delta tables, rejected rows and run summaries.
+      // Delta tables, rejected rows, run summaries, and training sets with their manifests.
       allow(
         "ReadWriteOfflineStore",
         ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],

@@ -246,6 +246,23 @@ describe("packaged template", () => {
     ]);
   });
 
+  it("lets the EMR instances read raw/ and labels/ (training-set events), the job's artifacts, and the offline bucket", () => {
+    const bucket = (purpose: string, suffix = "") =>
+      `arn:<AWS::Partition>:s3:::feature-store-ci-${purpose}-<AWS::AccountId>-<AWS::Region>${suffix}`;
+    const s3 = statements(ci.template.Resources.EmrInstanceRole as Json)
+      .filter((s) => asList(s.Action).some((a: string) => a.startsWith("s3:")))
+      .map((s) => [asList(s.Action).join(","), asList(s.Resource).map(flat).join(",")]);
+    expect(s3).toEqual([
+      ["s3:ListBucket", [bucket("raw"), bucket("offline"), bucket("artifacts")].join(",")],
+      ["s3:GetObject", bucket("raw", "/raw/*")],
+      ["s3:GetObject", bucket("raw", "/labels/*")],
+      ["s3:GetObject", [bucket("artifacts", "/spark/*"), bucket("artifacts", "/feature-views/*")].join(",")],
+      ["s3:PutObject", bucket("artifacts", "/emr-logs/*")],
+      // Delta tables, training sets (training-sets/*) and their manifests.
+      ["s3:GetObject,s3:PutObject,s3:DeleteObject", bucket("offline", "/*")],
+    ]);
+  });
+
   it("lets getFeatures and the EMR instances reach exactly the feature tables and the system keyspaces", () => {
     const arn = (suffix: string) => `arn:<AWS::Partition>:cassandra:<AWS::Region>:<AWS::AccountId>:${suffix}`;
     const tables = [...views.values()].map((v) => arn(`/keyspace/feature_store/table/${v.onlineTable}`));
