@@ -1,5 +1,6 @@
 // submit against the AWS wire emulator (moto) with no cluster configured: a backfill request
-// starts a transient EMR 7 cluster whose one step runs the feature job; bad requests start none.
+// starts a transient EMR 7 cluster whose one step runs the feature job, a training-set request one
+// whose step runs the training-set job; bad requests start none.
 import {
   DescribeClusterCommand,
   EMRClient,
@@ -9,6 +10,7 @@ import {
 import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FeatureJobStarted } from "../../functions/submit/start-feature-job.js";
+import type { TrainingSetStarted } from "../../functions/submit/start-training-set.js";
 import {
   createTestBuckets,
   ensureMoto,
@@ -20,7 +22,10 @@ import {
 let stopMoto = () => {};
 let emr: EMRClient;
 let buckets: TestBuckets;
-let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<FeatureJobStarted>;
+let handler: (
+  event: unknown,
+  context: ReturnType<typeof lambdaContext>,
+) => Promise<FeatureJobStarted | TrainingSetStarted>;
 
 async function clusterIds(): Promise<string[]> {
   const response = await emr.send(new ListClustersCommand({}));
@@ -77,6 +82,70 @@ describe("submit on moto without a configured cluster", () => {
     expect(args.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "cluster"]);
     expect(args.filter((_, i) => args[i - 1] === "--input")).toEqual(inputs);
     expect(args[args.indexOf("--mode") + 1]).toBe("full");
+  });
+
+  it("starts a transient cluster running one training-set step with the job's arguments", async () => {
+    const started = (await handler(
+      {
+        jobType: "training-set",
+        name: "churn-v1",
+        events: `s3://${buckets.raw}/labels/churn/2014-03.csv`,
+        eventsFormat: "csv",
+        entityColumn: "household_id",
+        eventTimeColumn: "label_time",
+        views: ["energy"],
+        maxAgeDays: { energy: 30 },
+        runId: "it-1",
+      },
+      lambdaContext("feature-store-it-submit"),
+    )) as TrainingSetStarted;
+    const runPrefix = `s3://${buckets.offline}/training-sets/churn-v1/it-1`;
+    expect(started).toMatchObject({
+      jobType: "training-set",
+      runId: "it-1",
+      transientCluster: true,
+      outputUri: `${runPrefix}/data`,
+      manifestUri: `${runPrefix}/manifest.json`,
+    });
+    const cluster = await emr.send(new DescribeClusterCommand({ ClusterId: started.clusterId }));
+    expect(cluster.Cluster?.Name).toBe("feature-store-it training-set churn-v1 it-1");
+
+    const { Steps } = await emr.send(new ListStepsCommand({ ClusterId: started.clusterId }));
+    expect(Steps).toHaveLength(1);
+    expect(started.stepIds).toEqual([Steps?.[0]?.Id]);
+    expect(Steps?.[0]?.Name).toBe("training-set churn-v1 it-1");
+    expect(Steps?.[0]?.Config?.Args).toEqual([
+      "spark-submit",
+      "--deploy-mode",
+      "cluster",
+      "--jars",
+      `s3://${buckets.artifacts}/spark/jars/spark/*.jar`,
+      "--py-files",
+      `s3://${buckets.artifacts}/spark/feature_store.zip`,
+      `s3://${buckets.artifacts}/spark/training_set_job.py`,
+      "--events",
+      `s3://${buckets.raw}/labels/churn/2014-03.csv`,
+      "--events-format",
+      "csv",
+      "--entity-column",
+      "household_id",
+      "--event-time-column",
+      "label_time",
+      "--view",
+      "energy",
+      "--feature-view",
+      `s3://${buckets.artifacts}/feature-views/energy.yml`,
+      "--offline-uri",
+      `s3://${buckets.offline}/delta`,
+      "--output",
+      `${runPrefix}/data`,
+      "--output-format",
+      "parquet",
+      "--manifest-uri",
+      `${runPrefix}/manifest.json`,
+      "--max-age-days",
+      "energy=30",
+    ]);
   });
 
   it("rejects an input outside raw/<view>/ of the raw bucket without starting a cluster", async () => {
