@@ -23,19 +23,28 @@ import { LocalStack } from "./stack.js";
 // Node 20 is supported here (package.json engines); the SDK's notice about future releases is noise.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-const { values: flags } = parseArgs({
-  options: {
-    csv: { type: "string" },
-    households: { type: "string", default: "300" },
-    reload: { type: "boolean", default: false },
-    "exit-after-ready": { type: "boolean", default: false },
-    "burst-requests": { type: "string", default: "2000" },
-    "burst-concurrency": { type: "string", default: "8" },
-    verbose: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-  strict: true,
-});
+/** Command-line flags; a wrong one ends the command with a usage hint, not a stack trace. */
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        csv: { type: "string" },
+        households: { type: "string", default: "300" },
+        reload: { type: "boolean", default: false },
+        "exit-after-ready": { type: "boolean", default: false },
+        "burst-requests": { type: "string", default: "2000" },
+        "burst-concurrency": { type: "string", default: "8" },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: see scripts/local.sh --help\n`);
+    process.exit(2);
+  }
+}
+const { values: flags } = parseFlags();
 
 const processStart = Number(process.env.LOCAL_T0_MS ?? Date.now());
 const setupSeconds = Number(process.env.LOCAL_SETUP_SECONDS ?? Number.NaN);

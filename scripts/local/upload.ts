@@ -24,19 +24,28 @@ import { readStackFile } from "./stack.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
-const { values: flags, positionals } = parseArgs({
-  options: {
-    name: { type: "string" },
-    day: { type: "string" },
-    households: { type: "string" },
-    bad: { type: "boolean", default: false },
-    kind: { type: "string", default: "bad_header" },
-    "no-wait": { type: "boolean", default: false },
-    timeout: { type: "string", default: "600" },
-  },
-  allowPositionals: true,
-  strict: true,
-});
+/** Command-line flags; a wrong one ends the command with a usage hint, not a stack trace. */
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        name: { type: "string" },
+        day: { type: "string" },
+        households: { type: "string" },
+        bad: { type: "boolean", default: false },
+        kind: { type: "string", default: "bad_header" },
+        "no-wait": { type: "boolean", default: false },
+        timeout: { type: "string", default: "600" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: see the header of scripts/local/upload.ts\n`);
+    process.exit(2);
+  }
+}
+const { values: flags, positionals } = parseFlags();
 
 const say = (message: string) => process.stdout.write(`[local:upload] ${message}\n`);
 
