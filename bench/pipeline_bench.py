@@ -243,6 +243,7 @@ def main() -> int:
     subprocess.run(["rm", "-rf", os.path.join(WORK, "offline"), os.path.join(WORK, "baseline-offline")], check=True)
     reset_keyspace()
     env = dict(os.environ)
+    env["PYSPARK_PYTHON"] = os.path.join(LOCAL, "venv", "bin", "python")  # also how spark-submit finds SPARK_HOME
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     result: dict = {
         "benchmark": "pipeline",

@@ -126,8 +126,14 @@ class MergeResult:
 
 
 def merge_rows(spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView, date_range: tuple) -> MergeResult:
-    """MERGE upsert on (entity, date); rows whose values are all equal are left untouched."""
+    """MERGE upsert on (entity, date); rows whose values are all equal are left untouched. Into a table
+    that holds no rows yet (the first backfill) the rows are appended: same result, no join."""
     table = ensure_table(spark, uri, view)
+    if table.detail().select("numFiles").first()[0] == 0:
+        rows.select(*table_columns(view)).write.format("delta").mode("append").save(uri)
+        last_commit = table.history(1).select("version", "operationMetrics").first()
+        inserted = int((last_commit["operationMetrics"] or {}).get("numOutputRows", 0))
+        return MergeResult(int(last_commit["version"]), inserted, 0, 0)
     entity, date = view.entity_column, view.event_date_column
     first, last = date_range
     # Date bounds on the target let Delta skip months (and files) the source cannot touch.

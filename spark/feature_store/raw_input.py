@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -150,18 +150,22 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
         reason.alias(REASON),
         detail.alias(DETAIL),
     )
-    # Duplicates among otherwise valid rows: every copy is rejected, none is picked arbitrarily.
-    per_key = Window.partitionBy(F.col(entity), F.col(f"_typed_{date}"))
-    copies = F.sum(F.when(F.col(REASON).isNull(), 1).otherwise(0)).over(per_key)
-    classified = classified.withColumn("_copies", copies).select(
-        *(c for c in classified.columns if c not in (REASON, DETAIL)),
-        F.when(F.col(REASON).isNull() & (F.col("_copies") > 1), F.lit(DUPLICATE_KEY))
-        .otherwise(F.col(REASON))
-        .alias(REASON),
-        F.when(
-            F.col(REASON).isNull() & (F.col("_copies") > 1),
-            F.concat(F.col("_copies").cast("string"), F.lit(" rows for this key")),
-        )
+    # Duplicates among otherwise valid rows: every copy is rejected, none is picked arbitrarily. Only the
+    # keys are shuffled (a partial count per key); the rows meet the usually tiny set of duplicated keys in
+    # a join that adaptive execution turns into a broadcast.
+    key = [F.col(entity), F.col(f"_typed_{date}")]
+    duplicated = (
+        classified.where(F.col(REASON).isNull())
+        .groupBy(*key)
+        .agg(F.count(F.lit(1)).alias("_copies"))
+        .where(F.col("_copies") > 1)
+    )
+    classified = classified.join(duplicated, [entity, f"_typed_{date}"], "left")
+    is_duplicate = F.col(REASON).isNull() & F.col("_copies").isNotNull()
+    classified = classified.select(
+        *(F.col(c) for c in classified.columns if c not in (REASON, DETAIL, "_copies")),
+        F.when(is_duplicate, F.lit(DUPLICATE_KEY)).otherwise(F.col(REASON)).alias(REASON),
+        F.when(is_duplicate, F.concat(F.col("_copies").cast("string"), F.lit(" rows for this key")))
         .otherwise(F.col(DETAIL))
         .alias(DETAIL),
     )
