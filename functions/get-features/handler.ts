@@ -23,10 +23,9 @@ export const store = new CassandraOnlineStore({
   deadlineMs: config.STORE_DEADLINE_MS,
 });
 
-// Not awaited: a store that is down must not crash the cold start. Reads retry the connection
-// and answer 503 until it succeeds. Caveat: the bundle is CommonJS, so Lambda may freeze a
-// provisioned sandbox before this handshake finishes; it then completes on the first request.
-// Only an ES module bundle can hold init until connected (`await connected` at top level).
+// Never rejects: a store that is down must not crash the cold start; reads retry the connection
+// and answer 503 until it succeeds. The Lambda entry, warm-handler.mts, awaits it at top level so
+// init (and so a provisioned-concurrency sandbox) ends with the session open.
 export const connected = store.connect().then((ok) => {
   if (ok) logger.info("online store connected", { store: config.ONLINE_STORE });
   else logger.warn("online store unreachable at init; reads will retry", { store: config.ONLINE_STORE });

@@ -3,11 +3,12 @@
 // TLS-only buckets, the S3 -> ingest trigger, least-privilege IAM, the Keyspaces table of each
 // feature view, an IAM-authorised API with provisioned concurrency, and small bundles.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
+import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { onlineColumns, tableLogicalId } from "../../functions/commons/online-schema.js";
@@ -324,5 +325,46 @@ describe("packaged template", () => {
       const size = statSync(join(ci.dir, `${fn}.zip`)).size;
       expect(size, `${fn}.zip is ${size} bytes`).toBeLessThan(2 * 1024 * 1024);
     }
+  });
+
+  it("ships getFeatures as an ES module whose init waits for the Cassandra session, then serves", async () => {
+    // Provisioned concurrency is only warm if init ends with the session open: the bundle's
+    // top-level await must hold the import until connect settles. Run the real bundle on Node.
+    const unpacked = join(workDir, "getFeatures-unpacked");
+    const zip = await JSZip.loadAsync(readFileSync(join(ci.dir, "getFeatures.zip")));
+    for (const [name, entry] of Object.entries(zip.files)) {
+      if (entry.dir) continue;
+      mkdirSync(dirname(join(unpacked, name)), { recursive: true });
+      writeFileSync(join(unpacked, name), await entry.async("nodebuffer"));
+    }
+    const handlerPath = ci.template.Resources.GetFeaturesLambdaFunction?.Properties.Handler;
+    expect(handlerPath).toBe("functions/get-features/warm-handler.handler");
+    const probe = `
+      const m = await import(${JSON.stringify(join(unpacked, "functions/get-features/warm-handler.mjs"))});
+      const state = await Promise.race([
+        m.connected.then((ok) => (ok ? "connected" : "unreachable")),
+        new Promise((r) => setImmediate(() => r("pending"))),
+      ]);
+      const event = { version: "2.0", rawPath: "/features/energy/no-such-household-0", rawQueryString: "",
+        headers: {}, requestContext: { requestId: "probe", http: { method: "GET", path: "/features/energy/no-such-household-0" } },
+        pathParameters: { view: "energy", entityId: "no-such-household-0" }, isBase64Encoded: false };
+      const res = await m.handler(event, { awsRequestId: "probe", functionName: "getFeatures", getRemainingTimeInMillis: () => 5000 });
+      process.stdout.write("PROBE " + JSON.stringify({ state, status: res.statusCode }) + "\\n");
+      process.exit(0);`;
+    const { stdout } = await run("node", ["--input-type=module", "-e", probe], {
+      cwd: unpacked,
+      env: {
+        ...process.env,
+        LAMBDA_TASK_ROOT: unpacked,
+        ONLINE_STORE: "cassandra",
+        KEYSPACE: "feature_store",
+        FEATURE_VIEWS_DIR: "resources/feature-views",
+        POWERTOOLS_LOG_LEVEL: "ERROR",
+      },
+      timeout: 60_000,
+    });
+    const line = stdout.split("\n").find((l) => l.startsWith("PROBE "));
+    // 404: a real read reached the table and found no such entity (a cold session would be 503).
+    expect(JSON.parse(line?.slice("PROBE ".length) ?? "{}")).toEqual({ state: "connected", status: 404 });
   });
 });
