@@ -37,6 +37,8 @@ export interface SparkJobLocations {
  */
 export const ARTIFACT_KEYS = {
   jobScript: "spark/feature_job.py",
+  /** Bootstrap action installing the job's Python libraries (numpy, pandas, pyarrow, PyYAML). */
+  pythonBootstrap: "spark/bootstrap-python.sh",
   trainingSetScript: "spark/training_set_job.py",
   pyFiles: "spark/feature_store.zip",
   driverProfile: `spark/${DRIVER_PROFILE_FILE}`,
@@ -146,6 +148,8 @@ export interface TransientClusterSettings {
   readonly instanceProfile: string;
   readonly subnetId?: string | undefined;
   readonly logUri: string;
+  /** s3:// URI of the bootstrap action that installs the job's Python libraries on every node. */
+  readonly pythonBootstrapUri: string;
 }
 
 /** What a transient cluster exists for: a readable name and the tags that find it again. */
@@ -166,7 +170,7 @@ export function featureJobPurpose(run: FeatureJobRun): ClusterPurpose {
 
 /**
  * RunJobFlow for a cluster that runs this one step and terminates: Spark with Delta enabled
- * (delta-defaults), logs in the artifacts bucket, and the tag AmazonEMRServicePolicy_v2 requires
+ * (delta-defaults), the job's Python libraries installed by a bootstrap action, logs in the artifacts bucket, and the tag AmazonEMRServicePolicy_v2 requires
  * on resources the service role manages.
  */
 export function transientClusterRequest(
@@ -201,6 +205,9 @@ export function transientClusterRequest(
       ...(settings.subnetId ? { Ec2SubnetId: settings.subnetId } : {}),
     },
     Steps: [step],
+    BootstrapActions: [
+      { Name: "python-libraries", ScriptBootstrapAction: { Path: settings.pythonBootstrapUri, Args: [] } },
+    ],
     LogUri: settings.logUri,
     ServiceRole: settings.serviceRole,
     JobFlowRole: settings.instanceProfile,

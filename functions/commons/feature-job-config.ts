@@ -26,7 +26,7 @@ export const featureJobConfigSchema = z.object({
   EMR_RELEASE_LABEL: z
     .string()
     .regex(/^emr-7\.\d+\.\d+$/, "must be an EMR 7.x release label")
-    .default("emr-7.10.0"),
+    .default("emr-7.12.0"),
   EMR_PRIMARY_INSTANCE_TYPE: z.string().min(1).default("m6g.xlarge"),
   EMR_CORE_INSTANCE_TYPE: z.string().min(1).default("m6g.xlarge"),
   EMR_CORE_INSTANCE_COUNT: positiveInt.default(2),

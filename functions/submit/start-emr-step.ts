@@ -49,6 +49,7 @@ export async function startEmrStep(
         instanceProfile: config.EMR_INSTANCE_PROFILE,
         subnetId: config.EMR_SUBNET_ID,
         logUri: `s3://${config.ARTIFACTS_BUCKET}/${ARTIFACT_KEYS.emrLogsPrefix}`,
+        pythonBootstrapUri: `s3://${config.ARTIFACTS_BUCKET}/${ARTIFACT_KEYS.pythonBootstrap}`,
       }),
     ),
   );

@@ -10,6 +10,7 @@ const path = require("node:path");
 /** What gets uploaded, relative to the project root; `required` ones fail the upload if absent. */
 const ARTIFACT_SOURCES = [
   { kind: "file", source: "spark/feature_job.py", key: "spark/feature_job.py" },
+  { kind: "file", source: "spark/emr/bootstrap-python.sh", key: "spark/bootstrap-python.sh" },
   // submit's jobType "training-set" runs it (docs/TRAINING_SETS.md).
   { kind: "file", source: "spark/training_set_job.py", key: "spark/training_set_job.py" },
   { kind: "zip", source: "spark/feature_store", key: "spark/feature_store.zip" },

@@ -41,6 +41,7 @@ function write(relative: string, content = "x") {
 
 function completeProject() {
   write("spark/feature_job.py", "print('job')");
+  write("spark/emr/bootstrap-python.sh", "pip install");
   write("spark/training_set_job.py", "print('training set')");
   write("spark/feature_store/__init__.py", "");
   write("spark/feature_store/transforms.py", "def f(): pass");
@@ -68,6 +69,7 @@ describe("artifact selection", () => {
     expect(selection.missing).toEqual([]);
     expect(selection.uploads.map((u) => u.key)).toEqual([
       "spark/feature_job.py",
+      "spark/bootstrap-python.sh",
       "spark/training_set_job.py",
       "spark/keyspaces-application.conf",
       "feature-views/energy.yml",
@@ -87,6 +89,7 @@ describe("artifact selection", () => {
     const { missing } = plugin.selectArtifacts(root);
     expect(missing).toEqual([
       "spark/feature_job.py",
+      "spark/emr/bootstrap-python.sh",
       "spark/training_set_job.py",
       "spark/feature_store/__init__.py",
       "spark/conf/keyspaces-application.conf",
@@ -150,7 +153,7 @@ describe("uploadArtifacts", () => {
       },
     };
     const result = await plugin.uploadArtifacts(s3, "fs-artifacts", root);
-    expect(result.uploaded).toHaveLength(7);
+    expect(result.uploaded).toHaveLength(8);
     expect(result.deleted).toEqual(["spark/jars/spark/delta-spark_2.12-3.2.0.jar"]);
     const puts = commands.filter((c) => c.constructor.name === "PutObjectCommand").map((c) => c.input.Key);
     expect(puts).toContain("spark/feature_store.zip");

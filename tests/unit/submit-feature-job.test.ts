@@ -153,7 +153,7 @@ describe("startFeatureJob without a cluster", () => {
     expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
     expect(emrMock).toHaveReceivedCommandWith(RunJobFlowCommand, {
       Name: "feature-store-dev energy run-1",
-      ReleaseLabel: "emr-7.10.0",
+      ReleaseLabel: "emr-7.12.0",
       Applications: [{ Name: "Spark" }],
       Configurations: [{ Classification: "delta-defaults", Properties: { "delta.enabled": "true" } }],
       Instances: {
@@ -181,6 +181,12 @@ describe("startFeatureJob without a cluster", () => {
           Name: "feature-job energy full run-1",
           ActionOnFailure: "TERMINATE_CLUSTER",
           HadoopJarStep: { Jar: "command-runner.jar", Args: EXPECTED_ARGS },
+        },
+      ],
+      BootstrapActions: [
+        {
+          Name: "python-libraries",
+          ScriptBootstrapAction: { Path: "s3://fs-artifacts/spark/bootstrap-python.sh", Args: [] },
         },
       ],
       LogUri: "s3://fs-artifacts/emr-logs/",
