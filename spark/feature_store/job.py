@@ -130,7 +130,8 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict
     files = storage.list_input_files(spark, list(args.inputs))
     raw_input.check_headers(spark, view, files)
     summary["input_files"] = files
-    classified = raw_input.read_and_classify(spark, view, files).rows.persist(StorageLevel.MEMORY_AND_DISK)
+    classified_input = raw_input.read_and_classify(spark, view, files)
+    classified = classified_input.rows
     try:
         by_reason = {r[raw_input.REASON]: r["count"] for r in classified.groupBy(raw_input.REASON).count().collect()}
         input_rows = sum(by_reason.values())
@@ -139,7 +140,7 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict
         summary.update(
             input_rows=input_rows, accepted_rows=accepted, rejected_rows=rejected, rejected_by_reason=by_reason
         )
-        raw_input.rejected_rows(classified, view).coalesce(1).write.mode("overwrite").option("header", "true").csv(
+        raw_input.rejected_rows(classified, view).repartition(1).write.mode("overwrite").option("header", "true").csv(
             args.rejects_uri
         )
         summary["rejects_uri"] = args.rejects_uri
@@ -207,7 +208,7 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict
         finally:
             rows.unpersist()
     finally:
-        classified.unpersist()
+        classified_input.release()
     summary["status"] = "succeeded"
     return _finish(summary, timer)
 

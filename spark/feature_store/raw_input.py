@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -41,10 +42,16 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class ClassifiedInput:
-    """Every input row with its text fields, typed fields and reject reason (null when accepted)."""
+    """Every input row with its text fields, typed fields and reject reason (null when accepted).
+    `cached` is the per-row classification the rows are derived from, persisted so the raw files are
+    parsed once; release it with `release()` when done."""
 
     rows: DataFrame
     files: tuple[str, ...]
+    cached: DataFrame
+
+    def release(self) -> None:
+        self.cached.unpersist()
 
 
 def check_headers(spark: SparkSession, view: FeatureView, files: list[str]) -> list[str]:
@@ -80,7 +87,8 @@ def _blank_to_null(column: Column) -> Column:
 
 
 def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) -> ClassifiedInput:
-    """Reads the files (headers already checked) as text and classifies every row."""
+    """Reads the files (headers already checked) as text and classifies every row. The per-row rules
+    are evaluated once and cached; the duplicate check and every later use read that cache."""
     text_schema = StructType(
         [StructField(name, StringType(), True) for name in view.raw_header] + [StructField(CORRUPT, StringType(), True)]
     )
@@ -150,6 +158,8 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
         reason.alias(REASON),
         detail.alias(DETAIL),
     )
+    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+    cached = classified
     # Duplicates among otherwise valid rows: every copy is rejected, none is picked arbitrarily. Only the
     # keys are shuffled (a partial count per key); the rows meet the usually tiny set of duplicated keys in
     # a join that adaptive execution turns into a broadcast.
@@ -169,7 +179,7 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
         .otherwise(F.col(DETAIL))
         .alias(DETAIL),
     )
-    return ClassifiedInput(rows=classified, files=tuple(files))
+    return ClassifiedInput(rows=classified, files=tuple(files), cached=cached)
 
 
 def accepted_rows(classified: DataFrame, view: FeatureView) -> DataFrame:
