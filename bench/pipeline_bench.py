@@ -127,6 +127,7 @@ def _rows(path: str) -> int:
 def reset_keyspace() -> None:
     sys.path.insert(0, os.path.join(ROOT, "spark"))
     from cassandra.cluster import Cluster
+
     from feature_store.feature_view import create_keyspace_cql, load_feature_view_file
 
     view = load_feature_view_file(VIEW_FILE)
@@ -187,11 +188,12 @@ def baseline_app(raw: str, offline: str) -> None:
     """The seed notebook's approach on the same engines: explicit schema, running windows anchored at
     a fixed date, nulls filled with 0, the whole history written online and overwritten offline."""
     sys.path.insert(0, os.path.join(ROOT, "spark"))
-    from feature_store.feature_view import load_feature_view_file
-    from feature_store.session import SessionSettings, build_spark_session
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
+
+    from feature_store.feature_view import load_feature_view_file
+    from feature_store.session import SessionSettings, build_spark_session
 
     view = load_feature_view_file(VIEW_FILE)
     spark = build_spark_session(SessionSettings(app_name="pipeline-bench-baseline"))

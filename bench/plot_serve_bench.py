@@ -55,22 +55,16 @@ def main(path: Path) -> None:
     dist.set_xscale("log")
     dist.set_yscale("log")
     dist.set_xticks([1 / (1 - p / 100) for p in ticks], [f"p{p:g}" for p in ticks])
-    dist.axhline(
-        5.5, color="grey", linestyle="--", linewidth=1, label="5.5 ms (p99.9 target)"
-    )
+    dist.axhline(5.5, color="grey", linestyle="--", linewidth=1, label="5.5 ms (p99.9 target)")
     dist.set_xlabel("percentile")
     dist.set_ylabel("latency (ms)")
-    dist.set_title(
-        f"Latency distribution (concurrency {concurrency}; open loop at fixed rate)"
-    )
+    dist.set_title(f"Latency distribution (concurrency {concurrency}; open loop at fixed rate)")
     dist.grid(True, which="both", alpha=0.3)
     dist.legend(fontsize=8)
 
     for name, run in runs.items():
         rows = with_gaps(run["timeline"])
-        line = over_time.plot(
-            [r[0] for r in rows], [r[2] for r in rows], label=f"{name} p99"
-        )[0]
+        line = over_time.plot([r[0] for r in rows], [r[2] for r in rows], label=f"{name} p99")[0]
         over_time.plot(
             [r[0] for r in rows],
             [r[1] for r in rows],

@@ -24,12 +24,13 @@ from typing import Self
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "spark"))
 
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
 import training_set_job
 from feature_store.feature_view import load_feature_view_file
 from feature_store.offline_store import ensure_table
 from feature_store.session import SessionSettings, build_spark_session, local_jars
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 VIEW_FILE = ROOT / "resources/feature-views/energy.yml"
 FIRST_DAY = "2011-11-23"
@@ -59,9 +60,7 @@ def generate_offline(spark: SparkSession, uri: str, entities: int, days: int) ->
     grid = spark.range(0, entities * days, numPartitions=8)
     household = (F.col("id") / days).cast("long")
     day_index = F.col("id") % days
-    start = F.pmod(
-        F.xxhash64(household), F.lit(days * 46 // 100)
-    )  # mean span ~ 0.77 * days
+    start = F.pmod(F.xxhash64(household), F.lit(days * 46 // 100))  # mean span ~ 0.77 * days
     rows = grid.select(
         F.format_string("MAC%06d", household).alias("household_id"),
         F.date_add(F.lit(FIRST_DAY).cast("date"), day_index.cast("int")).alias("day"),
@@ -69,9 +68,7 @@ def generate_offline(spark: SparkSession, uri: str, entities: int, days: int) ->
         start.alias("_start"),
     ).where(F.col("_d") >= F.col("_start"))
     columns = [
-        (F.rand(seed=i) * 5000)
-        .cast("double" if f.type == "double" else "int")
-        .alias(f.name)
+        (F.rand(seed=i) * 5000).cast("double" if f.type == "double" else "int").alias(f.name)
         for i, f in enumerate(view.features)
     ]
     table = rows.select(
@@ -85,17 +82,13 @@ def generate_offline(spark: SparkSession, uri: str, entities: int, days: int) ->
     table.write.format("delta").mode("append").save(uri)
 
 
-def generate_events(
-    spark: SparkSession, uri: str, n: int, entities: int, days: int
-) -> None:
+def generate_events(spark: SparkSession, uri: str, n: int, entities: int, days: int) -> None:
     """Events at random times over the whole period; 1% of ids are unknown to the store."""
     ids = F.floor(F.rand(seed=101) * entities * 1.01).cast("long")
     seconds = (F.rand(seed=102) * days * 86400).cast("long")
     spark.range(0, n, numPartitions=4).select(
         F.format_string("MAC%06d", ids).alias("household_id"),
-        F.timestamp_seconds(
-            F.unix_timestamp(F.lit(FIRST_DAY), "yyyy-MM-dd") + seconds
-        ).alias("label_time"),
+        F.timestamp_seconds(F.unix_timestamp(F.lit(FIRST_DAY), "yyyy-MM-dd") + seconds).alias("label_time"),
         (F.rand(seed=103) > 0.5).cast("int").alias("label"),
     ).write.mode("overwrite").parquet(uri)
 
@@ -159,13 +152,9 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--work-dir", default=str(ROOT / ".local/bench/training-set"))
-    parser.add_argument(
-        "--reuse", action="store_true", help="keep previously generated inputs"
-    )
+    parser.add_argument("--reuse", action="store_true", help="keep previously generated inputs")
     parser.add_argument("--max-age-days", type=int, default=None)
-    parser.add_argument(
-        "--preserve-order", action="store_true", help="time the input-order variant"
-    )
+    parser.add_argument("--preserve-order", action="store_true", help="time the input-order variant")
     args = parser.parse_args()
 
     work = Path(args.work_dir)
@@ -202,9 +191,7 @@ def main() -> None:
     with RssSampler() as rss:
         for attempt in ("cold", "warm"):
             t0 = time.monotonic()
-            manifest = training_set_job.run(
-                spark, training_set_job.parse_args(job_argv)
-            )
+            manifest = training_set_job.run(spark, training_set_job.parse_args(job_argv))
             runs.append({"run": attempt, "wall_s": round(time.monotonic() - t0, 1)})
     offline_rows = spark.read.format("delta").load(str(offline / "energy")).count()
     spark.stop()

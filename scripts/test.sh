@@ -29,8 +29,8 @@ failed_checks=0
 log "checks: biome, tsc, ruff"
 npx biome check . || failed_checks=$((failed_checks + 1))
 npx tsc --noEmit || failed_checks=$((failed_checks + 1))
-"$VENV/bin/ruff" check spark bench || failed_checks=$((failed_checks + 1))
-"$VENV/bin/ruff" format --check spark bench || failed_checks=$((failed_checks + 1))
+"$VENV/bin/ruff" check spark bench scripts || failed_checks=$((failed_checks + 1))
+"$VENV/bin/ruff" format --check spark bench scripts || failed_checks=$((failed_checks + 1))
 
 log "vitest: unit, integration and e2e suites"
 vitest_rc=0
