@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="${FEATURE_STORE_LOCAL_DIR:-$ROOT/.local}"
 VENV="$LOCAL/venv"
 JARS="$LOCAL/jars"
+# Spark binds its driver to loopback, never to another interface of this machine.
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 mkdir -p "$LOCAL"
 

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Runs the feature job locally exactly as EMR runs it: the venv's spark-submit, the local jar set
+# Runs a Spark job of this project locally exactly as EMR runs it: the venv's spark-submit, the local jar set
 # (.local/jars/spark, no downloads), the feature_store package on the Python path, Delta configured.
 #   scripts/spark-submit.sh --view energy --input data/raw.csv --mode full --feature-view resources/feature-views/energy.yml \
 #     --offline-uri .local/offline --rejects-uri .local/rejects/energy/r1 --summary-uri .local/runs/r1.json --run-id r1
+# A first argument ending in .py picks another job, e.g. the training sets:
+#   scripts/spark-submit.sh spark/training_set_job.py --events labels.csv --events-format csv ...
 # Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]).
 . "$(dirname "$0")/lib.sh"
 
 [[ -x "$VENV/bin/spark-submit" ]] || die "no .local/venv: run scripts/setup-python.sh"
 [[ -d "$JARS/spark" ]] || die "no .local/jars/spark: run scripts/setup-jars.sh"
+job="$ROOT/spark/feature_job.py"
+if [[ "${1:-}" == *.py ]]; then job="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; shift; fi
+[[ -f "$job" ]] || die "no such job script: $job"
 jars="$(find "$JARS/spark" -name '*.jar' | sort | paste -sd, -)"
 
 # The package goes in as a zip, like --py-files s3://…/feature_store.zip on EMR.
 zip_dir="$LOCAL/spark" && mkdir -p "$zip_dir"
 zip_file="$zip_dir/feature_store.zip"
-(cd "$ROOT/spark" && rm -f "$zip_file.tmp" && python3 -m zipfile -c "$zip_file.tmp" feature_store >/dev/null && mv "$zip_file.tmp" "$zip_file")
+tmp_zip="$zip_file.$$.tmp"  # per process: two local jobs may start at once
+(cd "$ROOT/spark" && python3 -m zipfile -c "$tmp_zip" feature_store >/dev/null && mv "$tmp_zip" "$zip_file")
 
 export PYSPARK_PYTHON="$VENV/bin/python"
 exec "$VENV/bin/spark-submit" \
@@ -26,4 +32,4 @@ exec "$VENV/bin/spark-submit" \
   --conf spark.sql.shuffle.partitions="${SPARK_SHUFFLE_PARTITIONS:-8}" \
   --conf spark.ui.enabled=false \
   --conf "spark.driver.extraJavaOptions=-Dlog4j2.level=warn" \
-  "$ROOT/spark/feature_job.py" "$@"
+  "$job" "$@"

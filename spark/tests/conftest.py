@@ -16,6 +16,8 @@ if SPARK_DIR not in sys.path:
     sys.path.insert(0, SPARK_DIR)
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# Keep the test Spark driver on loopback, as scripts/lib.sh does for every script.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")
