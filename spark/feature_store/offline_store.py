@@ -13,6 +13,7 @@ re-run leaves the table's rows (including updated_at and run_id) exactly as they
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -38,7 +39,11 @@ _SPARK_TYPES = {"double": "double", "int": "int", "bigint": "bigint", "string": 
 
 
 def table_uri(offline_uri: str, view: FeatureView) -> str:
-    return f"{offline_uri.rstrip('/')}/{view.name}"
+    base = offline_uri.rstrip("/")
+    if ":" not in base.split("/", 1)[0]:
+        # A plain local path. Delta reads a relative location as a table *name* and refuses it.
+        base = os.path.abspath(base)
+    return f"{base}/{view.name}"
 
 
 def stored_sources(view: FeatureView) -> dict[str, str]:
