@@ -75,6 +75,35 @@ export function s3JobLocations(options: {
   };
 }
 
+/** Options every job of this project is submitted with: deploy mode, jars, extra files, the package zip. */
+function commonSparkOptions(
+  deployMode: "cluster" | "client",
+  jars: readonly string[],
+  pyFiles: string,
+  files?: string,
+): string[] {
+  return [
+    "--deploy-mode",
+    deployMode,
+    ...(jars.length > 0 ? ["--jars", jars.join(",")] : []),
+    ...(files === undefined ? [] : ["--files", files]),
+    "--py-files",
+    pyFiles,
+  ];
+}
+
+/**
+ * The EMR step running spark-submit through command-runner.jar. A failed step on a shared
+ * cluster must not stop the cluster; a transient cluster has nothing else to do, so it ends.
+ */
+function commandRunnerStep(name: string, args: string[], transient: boolean): StepConfig {
+  return {
+    Name: name,
+    ActionOnFailure: transient ? "TERMINATE_CLUSTER" : "CONTINUE",
+    HadoopJarStep: { Jar: "command-runner.jar", Args: args },
+  };
+}
+
 /**
  * The spark-submit command line of one run: Spark options first, then the job script and its own
  * arguments (the contract in docs/SPARK_JOB.md). `deployMode` is "client" for the local runner.
@@ -87,13 +116,7 @@ export function sparkSubmitArgs(
   // The profile-path conf makes the connector use the shipped profile even before the job's own
   // --cassandra-profile handling runs; both name the same file.
   const sparkOptions = [
-    "--deploy-mode",
-    deployMode,
-    ...(at.jars.length > 0 ? ["--jars", at.jars.join(",")] : []),
-    "--files",
-    at.driverProfile,
-    "--py-files",
-    at.pyFiles,
+    ...commonSparkOptions(deployMode, at.jars, at.pyFiles, at.driverProfile),
     "--conf",
     `spark.cassandra.connection.config.profile.path=${DRIVER_PROFILE_FILE}`,
   ];
@@ -126,16 +149,8 @@ export function featureJobStepName(run: FeatureJobRun): string {
   return `feature-job ${run.view} ${run.mode} ${run.runId}`;
 }
 
-/**
- * The EMR step running spark-submit through command-runner.jar. A failed step on a shared
- * cluster must not stop the cluster; a transient cluster has nothing else to do, so it ends.
- */
 export function featureJobStep(run: FeatureJobRun, at: SparkJobLocations, transient: boolean): StepConfig {
-  return {
-    Name: featureJobStepName(run),
-    ActionOnFailure: transient ? "TERMINATE_CLUSTER" : "CONTINUE",
-    HadoopJarStep: { Jar: "command-runner.jar", Args: sparkSubmitArgs(run, at) },
-  };
+  return commandRunnerStep(featureJobStepName(run), sparkSubmitArgs(run, at), transient);
 }
 
 export interface TransientClusterSettings {
@@ -295,13 +310,7 @@ export function trainingSetSubmitArgs(
   at: TrainingSetLocations,
   deployMode: "cluster" | "client" = "cluster",
 ): string[] {
-  const sparkOptions = [
-    "--deploy-mode",
-    deployMode,
-    ...(at.jars.length > 0 ? ["--jars", at.jars.join(",")] : []),
-    "--py-files",
-    at.pyFiles,
-  ];
+  const sparkOptions = commonSparkOptions(deployMode, at.jars, at.pyFiles);
   const jobArgs = [
     "--events",
     run.events.uri,
@@ -334,17 +343,12 @@ export function trainingSetStepName(run: TrainingSetRun): string {
   return `training-set ${run.name} ${run.runId}`;
 }
 
-/** Same step policy as the feature job: CONTINUE on a shared cluster, TERMINATE on a transient one. */
 export function trainingSetStep(
   run: TrainingSetRun,
   at: TrainingSetLocations,
   transient: boolean,
 ): StepConfig {
-  return {
-    Name: trainingSetStepName(run),
-    ActionOnFailure: transient ? "TERMINATE_CLUSTER" : "CONTINUE",
-    HadoopJarStep: { Jar: "command-runner.jar", Args: trainingSetSubmitArgs(run, at) },
-  };
+  return commandRunnerStep(trainingSetStepName(run), trainingSetSubmitArgs(run, at), transient);
 }
 
 export function trainingSetPurpose(run: TrainingSetRun): ClusterPurpose {
