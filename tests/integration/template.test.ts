@@ -34,7 +34,7 @@ async function slsPackage(name: string, args: string[]): Promise<Packaged> {
   await run("flock", ["/tmp/sfs-sls-package.lock", "npx", "sls", "package", "--package", dir, ...args], {
     env: {
       ...process.env,
-      AWS_ACCESS_KEY_ID: "AKIAIOSFODNN7EXAMPLE",
+      AWS_ACCESS_KEY_ID: "offline-packaging",
       AWS_SECRET_ACCESS_KEY: "dummy-secret-for-offline-packaging",
       AWS_REGION: "eu-west-1",
       SLS_TELEMETRY_DISABLED: "1",
