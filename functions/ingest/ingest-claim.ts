@@ -77,6 +77,24 @@ async function readClaim(
   }
 }
 
+/** Writes the claim; with a condition, only if it holds (no object yet, or the stale one we read). */
+async function putClaim(
+  s3: S3Client,
+  at: S3Location,
+  record: ClaimRecord,
+  condition: { IfNoneMatch: "*" } | { IfMatch: string } | Record<string, never> = {},
+): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: at.bucket,
+      Key: at.key,
+      Body: body(record),
+      ContentType: "application/json",
+      ...condition,
+    }),
+  );
+}
+
 /** Creates the claim, or reports the existing one. Takes over a claim stuck in "starting". */
 export async function claimFile(
   s3: S3Client,
@@ -86,15 +104,7 @@ export async function claimFile(
   staleAfterMs = STALE_CLAIM_MS,
 ): Promise<ClaimOutcome> {
   try {
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: at.bucket,
-        Key: at.key,
-        Body: body(record),
-        ContentType: "application/json",
-        IfNoneMatch: "*",
-      }),
-    );
+    await putClaim(s3, at, record, { IfNoneMatch: "*" });
     return { status: "claimed", takenOver: false };
   } catch (error) {
     if (!isPreconditionFailure(error)) throw error;
@@ -108,15 +118,7 @@ export async function claimFile(
   if (!stale || existing.eTag === undefined) return { status: "duplicate", existing: existing.record };
   try {
     // If-Match: only one of several concurrent take-overs replaces the stale claim.
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: at.bucket,
-        Key: at.key,
-        Body: body(record),
-        ContentType: "application/json",
-        IfMatch: existing.eTag,
-      }),
-    );
+    await putClaim(s3, at, record, { IfMatch: existing.eTag });
     return { status: "claimed", takenOver: true };
   } catch (error) {
     if (isPreconditionFailure(error)) return { status: "duplicate", existing: existing.record };
@@ -126,14 +128,7 @@ export async function claimFile(
 
 /** Records what the claim started (for people tracing a file to its EMR step). */
 export async function completeClaim(s3: S3Client, at: S3Location, record: ClaimRecord): Promise<void> {
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: at.bucket,
-      Key: at.key,
-      Body: body(record),
-      ContentType: "application/json",
-    }),
-  );
+  await putClaim(s3, at, record);
 }
 
 /** Gives the claim back when starting the job failed, so the retried event can start it. */
