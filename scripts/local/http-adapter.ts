@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import { lambdaContext } from "./s3-events.js";
+import { lambdaContext } from "./lambda-context.js";
 
 export interface HandlerResponse {
   readonly statusCode: number;

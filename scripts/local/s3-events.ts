@@ -11,6 +11,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { Context, S3Event } from "aws-lambda";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
+import { lambdaContext } from "./lambda-context.js";
 
 export type IngestHandler = (event: S3Event, context: Context) => Promise<IngestOutcome[]>;
 
@@ -27,23 +28,6 @@ export type S3EventReport =
 /** Lambda retries an asynchronous invocation twice (three attempts); so does this poller. */
 const MAX_ATTEMPTS = 3;
 const RETRY_DELAY_S = 5;
-
-export function lambdaContext(functionName: string, requestId: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: "512",
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "local",
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 function isS3Event(body: unknown): body is S3Event {
   return typeof body === "object" && body !== null && Array.isArray((body as { Records?: unknown }).Records);

@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
+import { lambdaContext as localLambdaContext } from "../../scripts/local/lambda-context.js";
 
 export const MOTO_URL = `http://127.0.0.1:${process.env.MOTO_PORT ?? "5055"}`;
 const MOTO_SCRIPT = "scripts/moto.sh";
@@ -68,22 +69,9 @@ export async function createTestBuckets(s3: S3Client, label: string): Promise<Te
   return buckets;
 }
 
-/** The parts of a Lambda context the middlewares read. */
+/** A Lambda context for a handler invoked by a test, with a fresh request id. */
 export function lambdaContext(functionName: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: "512",
-    awsRequestId: randomBytes(8).toString("hex"),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "local",
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
+  return localLambdaContext(functionName, randomBytes(8).toString("hex"));
 }
 
 /** An S3 ObjectCreated notification as S3 sends it: the key URL-encoded, spaces as "+". */
