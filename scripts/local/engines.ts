@@ -167,15 +167,7 @@ export class MotoEngine {
   async stop(): Promise<void> {
     const child = this.#child;
     if (!child || child.pid === undefined) return;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once("exit", () => r()));
-      signalGroup(child.pid, "SIGTERM");
-      const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
-      if (timedOut) {
-        signalGroup(child.pid, "SIGKILL");
-        await Promise.race([exited, sleep(2000)]);
-      }
-    }
+    await terminateGroup(child, "exit", 5000, 2000);
     rmSync(this.#pidFile, { force: true });
     this.#child = undefined;
     this.say("moto: stopped");
@@ -201,6 +193,27 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
     } catch {
       // already gone
     }
+  }
+}
+
+/**
+ * Ends a detached child and its process group: SIGTERM, then SIGKILL if it has not emitted
+ * `ended` within `graceMs`; waits at most `killWaitMs` more after the kill.
+ */
+export async function terminateGroup(
+  child: ChildProcess,
+  ended: "exit" | "close",
+  graceMs: number,
+  killWaitMs: number,
+): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise<void>((r) => child.once(ended, () => r()));
+  signalGroup(pid, "SIGTERM");
+  const timedOut = await Promise.race([done.then(() => false), sleep(graceMs).then(() => true)]);
+  if (timedOut) {
+    signalGroup(pid, "SIGKILL");
+    await Promise.race([done, sleep(killWaitMs)]);
   }
 }
 

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { DescribeStepCommand, type EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { signalGroup, sleep } from "./engines.js";
+import { signalGroup, sleep, terminateGroup } from "./engines.js";
 import { type LocalStepCommand, type StepTranslationContext, translateStepArgs } from "./step-translation.js";
 
 export type StepState = "PENDING" | "RUNNING" | "COMPLETED" | "FAILED";
@@ -252,15 +252,7 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
   async stop(): Promise<void> {
     this.#stopped = true;
     const child = this.#child;
-    if (child?.pid) {
-      const closed = new Promise<void>((r) => child.once("close", () => r()));
-      signalGroup(child.pid, "SIGTERM");
-      const timedOut = await Promise.race([closed.then(() => false), sleep(10_000).then(() => true)]);
-      if (timedOut) {
-        signalGroup(child.pid, "SIGKILL");
-        await Promise.race([closed, sleep(3000)]);
-      }
-    }
+    if (child) await terminateGroup(child, "close", 10_000, 3000);
     await Promise.race([this.#loop?.catch(() => undefined), sleep(15_000)]);
   }
 }
