@@ -1,7 +1,6 @@
 // Starts one run of the training-set job (spark/training_set_job.py) on EMR, through the same
 // cluster-or-transient path as the feature job. The request is checked here so that a bad one
 // fails in the caller's terminal instead of minutes later in a step log.
-import type { EMRClient } from "@aws-sdk/client-emr";
 import { z } from "zod";
 import {
   EVENTS_FORMATS,
@@ -17,7 +16,7 @@ import type { FeatureJobConfig } from "../commons/feature-job-config.js";
 import type { FeatureView } from "../commons/feature-view.js";
 import { parseS3Uri } from "../commons/s3-object.js";
 import { startEmrStep } from "./start-emr-step.js";
-import { newRunId, RUN_ID_PATTERN } from "./start-feature-job.js";
+import { type FeatureJobDependencies, newRunId, RUN_ID_PATTERN } from "./start-feature-job.js";
 
 /** Events in the raw bucket live under this prefix (raw/ would trigger ingest on every upload). */
 export const RAW_EVENTS_PREFIX = "labels/";
@@ -64,13 +63,8 @@ export interface TrainingSetStarted {
   readonly manifestUri: string;
 }
 
-export interface TrainingSetDependencies {
-  readonly emr: EMRClient;
-  readonly config: FeatureJobConfig;
-  readonly views: ReadonlyMap<string, FeatureView>;
-  readonly now?: () => Date;
-  readonly randomSuffix?: () => string;
-}
+/** The same clients, settings and clocks as the feature job's. */
+export type TrainingSetDependencies = FeatureJobDependencies;
 
 function invalid(message: string): never {
   throw new InvalidRequestError(`Invalid training-set request: ${message}`);
