@@ -28,6 +28,8 @@ class FeatureViewError(ValueError):
 class SourceColumn:
     name: str
     type: str
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class FeatureView:
     features: tuple[FeatureDefinition, ...]
     online_table: str
     ttl_seconds: int
+    max_future_days: int = 1
 
     @property
     def raw_header(self) -> tuple[str, ...]:
@@ -332,10 +335,13 @@ def parse_feature_view(raw: Any, origin: str) -> FeatureView:
         entity_column=entity_column,
         entity_id_pattern=pattern,
         event_date_column=date_column,
-        source_columns=tuple(SourceColumn(c["name"], c["type"]) for c in raw["source"]["columns"]),
+        source_columns=tuple(
+            SourceColumn(c["name"], c["type"], c.get("min"), c.get("max")) for c in raw["source"]["columns"]
+        ),
         features=tuple(features),
         online_table=raw["online"]["table"],
         ttl_seconds=int(raw["online"]["ttl_days"]) * 86_400,
+        max_future_days=int(raw["event_date"].get("max_future_days", 1)),
     )
 
 

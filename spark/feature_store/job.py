@@ -17,7 +17,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from . import offline_store, online_store, raw_input, storage
+from . import offline_store, online_store, publish_log, raw_input, storage
 from .feature_view import FeatureView, parse_feature_view_text
 from .features import compute_features
 from .session import SessionSettings, build_spark_session
@@ -105,13 +105,32 @@ def load_view(spark: SparkSession, args: JobArgs) -> FeatureView:
     return view
 
 
-def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict:
+@dataclass(frozen=True)
+class JobClock:
+    """The job's one reading of the clock: run start (summary), updated_at of the rows it changes
+    (milliseconds: the online store keeps timestamps to the millisecond, and online must equal offline),
+    and today's date for the future-date rule."""
+
+    started_at: dt.datetime
+
+    @property
+    def updated_at(self) -> dt.datetime:
+        at = self.started_at
+        return at.replace(microsecond=at.microsecond // 1000 * 1000, tzinfo=None)
+
+    @property
+    def today(self) -> dt.date:
+        return self.started_at.date()
+
+    @staticmethod
+    def now() -> JobClock:
+        return JobClock(dt.datetime.now(dt.UTC))
+
+
+def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: JobClock | None = None) -> dict:
     """Runs the job and returns the summary; raises InputError (or a store error) on failure, with
-    what is known so far (counts, rejects) left in `summary` for the failure report."""
-    started_at = dt.datetime.now(dt.UTC)
-    job_start_epoch_seconds = int(started_at.timestamp())
-    # Milliseconds: the online store keeps timestamps to the millisecond, and online must equal offline.
-    updated_at = started_at.replace(microsecond=started_at.microsecond // 1000 * 1000, tzinfo=None)
+    what is known so far (counts, rejects, what was committed) left in `summary` for the failure report."""
+    clock = clock or JobClock.now()
     timer = _Timer()
     summary = {} if summary is None else summary
     summary.update(
@@ -120,17 +139,27 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict
             "view": args.view,
             "mode": args.mode,
             "status": "running",
-            "started_at": started_at.isoformat(),
+            "started_at": clock.started_at.isoformat(),
             "inputs": list(args.inputs),
             "timings": timer.timings,
         }
     )
 
     view = load_view(spark, args)
+    # Before anything is committed: the online store answers and has the view's table, and a publish an
+    # earlier run left unfinished is finished first (the stores never stay apart).
+    online_store.check_reachable(spark, view, args.cassandra)
+    table_uri = offline_store.table_uri(args.offline_uri, view)
+    log_uri = publish_log.log_uri(args.offline_uri, view)
+    caught_up = _finish_pending_publish(spark, view, args, table_uri, log_uri, clock)
+    if caught_up is not None:
+        summary["recovered_publish"] = caught_up
+    timer.lap("preflight_s")
+
     files = storage.list_input_files(spark, list(args.inputs))
     raw_input.check_headers(spark, view, files)
     summary["input_files"] = files
-    classified_input = raw_input.read_and_classify(spark, view, files)
+    classified_input = raw_input.read_and_classify(spark, view, files, today=clock.today)
     classified = classified_input.rows
     try:
         by_reason = {r[raw_input.REASON]: r["count"] for r in classified.groupBy(raw_input.REASON).count().collect()}
@@ -161,8 +190,7 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict
             return _finish(summary, timer)
 
         accepted_df = raw_input.accepted_rows(classified, view)
-        table_uri = offline_store.table_uri(args.offline_uri, view)
-        rows, _ = _feature_rows(spark, view, args, accepted_df, table_uri, updated_at)
+        rows, _ = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at)
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             written = rows.agg(
@@ -186,24 +214,11 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None) -> dict
                 "first_date": written["first"].isoformat(),
                 "last_date": written["last"].isoformat(),
             }
+            # Said before publishing: if the publish dies, the failure summary names what Delta holds.
+            summary["online"] = {"status": "pending", "delta_version": merge.version}
             timer.lap("offline_write_s")
-
-            latest = _latest_rows(spark, view, table_uri, merge.version, rows)
-            online = online_store.online_rows(latest, view, job_start_epoch_seconds).persist(
-                StorageLevel.MEMORY_AND_DISK
-            )
-            try:
-                online_count = online.count()
-                online_store.write_online(online, view, args.cassandra)
-            finally:
-                online.unpersist()
-            summary["online"] = {
-                "keyspace": args.cassandra.keyspace,
-                "table": view.online_table,
-                "rows_upserted": online_count,
-                "writetime": "feature_epoch_day * 86400000000 + job_start_epoch_seconds",
-                "job_start_epoch_seconds": job_start_epoch_seconds,
-            }
+            changes = _changed_by_run(spark, view, table_uri, merge.version, args.run_id, written)
+            summary["online"] = _publish(spark, view, args, table_uri, merge.version, changes, clock, log_uri)
             timer.lap("online_write_s")
         finally:
             rows.unpersist()
@@ -237,16 +252,97 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
     return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), date_range
 
 
-def _latest_rows(spark, view: FeatureView, table_uri: str, version: int, written: DataFrame) -> DataFrame:
-    """The latest row per written entity, read back from the Delta version just committed, so the
-    online row equals the offline row (including updated_at of the run that last changed it)."""
+def _changed_by_run(spark, view: FeatureView, table_uri: str, version: int, run_id: str, written) -> DataFrame:
+    """Entities whose rows this run inserted or changed (a MERGE leaves equal rows, and their run_id,
+    untouched), with the newest changed date: (entity, _from). A re-run that changes nothing publishes
+    nothing."""
     entity, date = view.entity_column, view.event_date_column
-    keys = written.groupBy(entity).agg(F.max(date).alias("_from"))
-    low = keys.agg(F.min("_from")).first()[0]
+    return (
+        offline_store.read_version(spark, table_uri, version)
+        .where(
+            (F.col(date) >= F.lit(written["first"].isoformat()).cast("date"))
+            & (F.col(date) <= F.lit(written["last"].isoformat()).cast("date"))
+            & (F.col(offline_store.RUN_ID) == F.lit(run_id))
+        )
+        .groupBy(entity)
+        .agg(F.max(date).alias("_from"))
+    )
+
+
+def _finish_pending_publish(
+    spark, view: FeatureView, args: JobArgs, table_uri: str, log_uri: str, clock: JobClock
+) -> dict | None:
+    """Re-publishes what an earlier run committed to Delta but did not finish publishing: every entity
+    with a row changed after the logged publish (all of them when there is no log yet), from the newest
+    Delta version. None when the online store is already up to date."""
+    if not offline_store.table_exists(spark, table_uri):
+        return None
+    version = offline_store.current_version(spark, table_uri)
+    previous = publish_log.read(spark, log_uri)
+    if previous is not None and previous.delta_version >= version:
+        return None
+    entity, date = view.entity_column, view.event_date_column
+    table = offline_store.read_version(spark, table_uri, version)
+    since = publish_log.changed_since(previous)
+    if since is not None:
+        table = table.where(F.col(offline_store.UPDATED_AT) > F.lit(since.replace(tzinfo=None)).cast("timestamp"))
+    changes = table.groupBy(entity).agg(F.max(date).alias("_from"))
+    published = _publish(spark, view, args, table_uri, version, changes, clock, log_uri)
+    return {"from_delta_version": previous.delta_version if previous else None, **published}
+
+
+def _publish(
+    spark, view: FeatureView, args: JobArgs, table_uri: str, version: int, changes, clock: JobClock, log_uri: str
+) -> dict:
+    """Writes the latest row of every changed entity, read from the committed Delta version, with one
+    write timestamp after every earlier publish's; then records the version in the publish log."""
+    previous = publish_log.read(spark, log_uri)
+    now = dt.datetime.now(dt.UTC)
+    write_micros = publish_log.next_write_micros(online_store.to_micros(now), previous)
+    online_store.check_write_timestamp(write_micros, now)
+    latest = _latest_rows(spark, view, table_uri, version, changes)
+    online = online_store.online_rows(latest, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        online_count = online.count()
+        if online_count:
+            online_store.write_online(online, view, args.cassandra)
+    finally:
+        online.unpersist()
+    publish_log.write(
+        spark,
+        log_uri,
+        publish_log.PublishRecord(
+            view=view.name,
+            delta_version=version,
+            updated_at=clock.updated_at.isoformat(),
+            write_micros=write_micros,
+            run_id=args.run_id,
+            published_at=dt.datetime.now(dt.UTC).isoformat(),
+        ),
+    )
+    return {
+        "status": "published",
+        "keyspace": args.cassandra.keyspace,
+        "table": view.online_table,
+        "delta_version": version,
+        "rows_upserted": online_count,
+        "write_timestamp_micros": write_micros,
+        "publish_log": log_uri,
+    }
+
+
+def _latest_rows(spark, view: FeatureView, table_uri: str, version: int, changes: DataFrame) -> DataFrame:
+    """The latest row of each changed entity in a committed Delta version, so the online row equals the
+    offline row (including updated_at of the run that last changed it). changes: (entity, _from), the
+    newest changed date; the latest row is at or after it."""
+    entity, date = view.entity_column, view.event_date_column
+    low = changes.agg(F.min("_from")).first()[0]
+    if low is None:
+        return offline_store.read_version(spark, table_uri, version).limit(0)
     table = offline_store.read_version(spark, table_uri, version).where(
         F.col(date) >= F.lit(low.isoformat()).cast("date")
     )
-    candidates = table.join(F.broadcast(keys), entity).where(F.col(date) >= F.col("_from"))
+    candidates = table.join(F.broadcast(changes), entity).where(F.col(date) >= F.col("_from"))
     newest_first = Window.partitionBy(entity).orderBy(F.col(date).desc())
     return (
         candidates.withColumn("_rank", F.row_number().over(newest_first))
@@ -290,6 +386,12 @@ def _fail(spark: SparkSession, args: JobArgs, summary: dict, message: str, start
     print(f"feature job failed: {message}", file=sys.stderr)
     summary.update(run_id=args.run_id, view=args.view, mode=args.mode, inputs=list(args.inputs))
     summary.update(status="failed", error=message, finished_at=dt.datetime.now(dt.UTC).isoformat())
+    online = summary.get("online") or {}
+    if online.get("status") == "pending":
+        summary["stores"] = (
+            f"Delta version {online['delta_version']} is committed but its online publish did not finish: "
+            "the next run of this view (a retry, or the next file) publishes it before anything else"
+        )
     summary.setdefault("timings", {})["total_s"] = round(time.monotonic() - started, 3)
     try:
         write_summary(spark, args.summary_uri, summary)

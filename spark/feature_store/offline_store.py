@@ -166,6 +166,10 @@ def merge_rows(spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView
     return MergeResult(int(last_commit["version"]), inserted, updated, source_rows - inserted - updated)
 
 
+def current_version(spark: SparkSession, uri: str) -> int:
+    return int(DeltaTable.forPath(spark, uri).history(1).select("version").first()[0])
+
+
 def read_version(spark: SparkSession, uri: str, version: int) -> DataFrame:
     return spark.read.format("delta").option("versionAsOf", version).load(uri)
 
@@ -207,20 +211,3 @@ def read_history(
         & (F.col(date) <= F.date_add(F.col("_last"), lookahead_days))
     )
     return joined.select(*columns)
-
-
-def read_existing_rows(
-    spark: SparkSession, uri: str, view: FeatureView, keys: DataFrame, date_range: tuple
-) -> DataFrame:
-    """Rows of the table for the given (entity, date) keys, in table layout."""
-    entity, date = view.entity_column, view.event_date_column
-    first, last = date_range
-    table = (
-        spark.read.format("delta")
-        .load(uri)
-        .where(
-            (F.col(date) >= F.lit(first.isoformat()).cast("date"))
-            & (F.col(date) <= F.lit(last.isoformat()).cast("date"))
-        )
-    )
-    return table.join(keys, [entity, date], "left_semi").select(*table_columns(view))

@@ -1,28 +1,43 @@
 """The online store: Cassandra locally, Amazon Keyspaces on AWS. One row per entity with the latest
 feature vector: entity_id, feature_date, the features, updated_at.
 
-Contract with the serving side: an older feature_date never overwrites a newer one. Every row is written
-with its own write timestamp (the connector's `writetime` option naming a column, i.e.
-TimestampOption.perRow), derived from the feature date:
+Contract with the serving side: the online row of an entity equals its latest offline (Delta) row, and an
+older feature_date never replaces a newer one. How that holds with write timestamps Keyspaces accepts:
 
-    writetime_micros = feature_epoch_day * 86_400_000_000 + job_start_epoch_seconds
+- Keyspaces refuses a client-side timestamp more than 2 days in the past or 5 minutes in the future of its
+  clock (docs/AWS_CONTRACTS.md). So a write can no longer carry a timestamp derived from the feature date
+  (a 2011 backfill would be refused); every publish writes with one timestamp from the job's own clock,
+  kept strictly increasing across publishes of a view by the publish log (publish_log.py), so a later
+  publish always wins even when two clusters' clocks differ by a little.
+- What is written is never the computed rows themselves but, for every entity the run changed, its
+  latest row read back from the Delta version the run committed. Runs of one view never overlap (the run
+  ledger starts at most one at a time), so the latest publish always carries the latest Delta state: an
+  old day replayed or corrected later re-publishes the entity's newest row, not the old one.
 
-It lies inside the feature day, so a newer date always wins, and a later run of the same date wins over
-an earlier one. Nulls are written as nulls (ignoreNulls=false): a newer vector's nulls replace older
-values, so the online row equals the latest offline row exactly. Keyspaces needs client-side timestamps
-enabled on the table (the CloudFormation generator sets ClientSideTimestampsEnabled)."""
+Nulls are written as nulls (ignoreNulls=false): a newer vector's nulls replace older values, so the online
+row equals the latest offline row exactly. Keyspaces needs client-side timestamps enabled on the table
+(the CloudFormation generator sets ClientSideTimestampsEnabled)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .feature_view import FeatureView
 
 WRITETIME = "writetime_micros"
-MICROS_PER_DAY = 86_400_000_000
+
+# Keyspaces' window for client-side timestamps, relative to its own clock (AWS docs, "Client-side
+# timestamps in Amazon Keyspaces"); the local Cassandra enforces the same with its timestamp guardrails.
+TIMESTAMP_MAX_PAST = dt.timedelta(days=2)
+TIMESTAMP_MAX_FUTURE = dt.timedelta(minutes=5)
+
+
+class OnlineStoreError(RuntimeError):
+    """The online store cannot be used (unreachable, table missing, a write it would refuse)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,9 @@ class CassandraTarget:
     profile_path: str | None = None  # Java driver profile (Keyspaces: endpoint, TLS, SigV4)
     concurrent_writes: int = 8
     retries: int = 10
+    # Bounds on reaching the store, so an unreachable one fails the job in seconds instead of hanging.
+    connect_timeout_ms: int = 10_000
+    read_timeout_ms: int = 30_000
 
     def connection_options(self) -> dict[str, str]:
         if self.profile_path:
@@ -44,9 +62,17 @@ class CassandraTarget:
             "spark.cassandra.connection.localDC": self.datacenter,
         }
 
+    def bounded_options(self) -> dict[str, str]:
+        return {
+            "spark.cassandra.connection.timeoutMS": str(self.connect_timeout_ms),
+            "spark.cassandra.read.timeoutMS": str(self.read_timeout_ms),
+            "spark.cassandra.connection.reconnectionDelayMS.max": "10000",
+        }
+
     def write_options(self) -> dict[str, str]:
         return {
             **self.connection_options(),
+            **self.bounded_options(),
             # Keyspaces accepts only LOCAL_QUORUM writes; single-row statements, no batches, bounded
             # in-flight requests per task and retries with the connector's backoff instead of halving
             # partitions until throttling stops.
@@ -59,19 +85,30 @@ class CassandraTarget:
         }
 
 
-def writetime_micros(feature_date: F.Column, job_start_epoch_seconds: int) -> F.Column:
-    epoch_day = F.datediff(feature_date, F.lit("1970-01-01").cast("date")).cast("long")
-    return epoch_day * F.lit(MICROS_PER_DAY) + F.lit(int(job_start_epoch_seconds))
+def to_micros(moment: dt.datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
-def online_rows(latest: DataFrame, view: FeatureView, job_start_epoch_seconds: int) -> DataFrame:
-    """Offline rows (table layout) to online columns plus the per-row write timestamp."""
+def check_write_timestamp(micros: int, now: dt.datetime) -> None:
+    """Refuses, before anything is written, a timestamp Keyspaces would refuse row by row."""
+    low, high = to_micros(now - TIMESTAMP_MAX_PAST), to_micros(now + TIMESTAMP_MAX_FUTURE)
+    if not low <= micros <= high:
+        stamp = dt.datetime.fromtimestamp(micros / 1_000_000, dt.UTC).isoformat()
+        raise OnlineStoreError(
+            f"write timestamp {micros} ({stamp}) is outside Keyspaces' window of 2 days before to 5 minutes "
+            f"after now ({now.isoformat()}): the previous publish of this view carries a timestamp ahead of "
+            "this cluster's clock; check the clocks (NTP) before re-running"
+        )
+
+
+def online_rows(latest: DataFrame, view: FeatureView, write_micros: int) -> DataFrame:
+    """Offline rows (table layout) to online columns plus the write timestamp of this publish."""
     return latest.select(
         F.col(view.entity_column).alias("entity_id"),
         F.col(view.event_date_column).alias("feature_date"),
         *(F.col(f.name) for f in view.features),
         F.col("updated_at"),
-        writetime_micros(F.col(view.event_date_column), job_start_epoch_seconds).alias(WRITETIME),
+        F.lit(int(write_micros)).cast("long").alias(WRITETIME),
     )
 
 
@@ -84,3 +121,79 @@ def write_online(rows: DataFrame, view: FeatureView, target: CassandraTarget) ->
         .mode("append")
         .save()
     )
+
+
+class DriverSession:
+    """A CQL session on the Spark driver, opened by the connector with exactly the executors' connection
+    settings (the Keyspaces profile with TLS and SigV4 on EMR). For the few statements the DataFrame
+    writer cannot send: the pre-flight check and deletes. Use as a context manager."""
+
+    def __init__(self, spark: SparkSession, target: CassandraTarget) -> None:
+        self._spark = spark
+        self._target = target
+        self._session = None
+
+    def __enter__(self) -> DriverSession:
+        jvm = self._spark.sparkContext._jvm  # noqa: SLF001 - py4j gateway to the connector
+        conf = self._spark.sparkContext._jsc.sc().conf().clone()  # noqa: SLF001
+        for key, value in {**self._target.write_options()}.items():
+            conf.set(key, value)
+        connector = jvm.com.datastax.spark.connector.cql.CassandraConnector.apply(conf)
+        try:
+            self._session = connector.openSession()
+        except Exception as error:
+            raise OnlineStoreError(f"cannot reach the online store: {_java_message(error)}") from error
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    def table_columns(self, table: str) -> set[str]:
+        # Refreshed: the connector may hand out a cached session whose schema view predates a new table.
+        metadata = self._session.refreshSchema().getKeyspace(_cql_id(self._target.keyspace))
+        if not metadata.isPresent():
+            raise OnlineStoreError(f"keyspace {self._target.keyspace} does not exist in the online store")
+        found = metadata.get().getTable(_cql_id(table))
+        if not found.isPresent():
+            raise OnlineStoreError(f"table {self._target.keyspace}.{table} does not exist in the online store")
+        return {str(c.asInternal()) for c in found.get().getColumns().keySet()}
+
+    def delete_entities(self, table: str, entities: list[str], write_micros: int) -> int:
+        """Deletes whole rows (one partition each) at this publish's timestamp, so a later write wins and
+        nothing older survives. Prepared statement, LOCAL_QUORUM (Keyspaces' only write level)."""
+        jvm = self._spark.sparkContext._jvm  # noqa: SLF001
+        statement = self._session.prepare(
+            f"DELETE FROM {self._target.keyspace}.{table} USING TIMESTAMP ? WHERE entity_id = ?"
+        )
+        quorum = jvm.com.datastax.oss.driver.api.core.DefaultConsistencyLevel.LOCAL_QUORUM
+        gateway = self._spark.sparkContext._gateway  # noqa: SLF001
+        for entity in entities:
+            values = gateway.new_array(jvm.java.lang.Object, 2)
+            values[0] = jvm.java.lang.Long(int(write_micros))
+            values[1] = entity
+            self._session.execute(statement.bind(values).setConsistencyLevel(quorum))
+        return len(entities)
+
+
+def check_reachable(spark: SparkSession, view: FeatureView, target: CassandraTarget) -> None:
+    """Pre-flight, before anything is committed offline: the store answers within the connect bound and
+    its table has every online column, so a run never commits Delta and then finds it cannot publish."""
+    with DriverSession(spark, target) as session:
+        columns = session.table_columns(view.online_table)
+    missing = [c.name for c in view.online_columns() if c.name not in columns]
+    if missing:
+        raise OnlineStoreError(
+            f"{target.keyspace}.{view.online_table} lacks the online columns {', '.join(missing)}: "
+            "apply the schema (sls deploy, or scripts/cassandra.sh schema locally) before running the job"
+        )
+
+
+def _cql_id(name: str) -> str:
+    # Our identifiers are lower-case (the feature view validates them), so the internal form is the name.
+    return name
+
+
+def _java_message(error: Exception) -> str:
+    java = getattr(error, "java_exception", None)
+    return str(java.toString()) if java is not None else str(error)

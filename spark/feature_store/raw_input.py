@@ -4,6 +4,7 @@ every field is read as text with an explicit schema (never inferred) and checked
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -26,10 +27,21 @@ NULL_ENTITY = "null_entity"
 NULL_DATE = "null_date"
 BAD_ENTITY_ID = "bad_entity_id"
 BAD_DATE = "bad_date"
+FUTURE_DATE = "future_date"
 BAD_NUMBER = "bad_number"
 OUT_OF_RANGE = "out_of_range"
 DUPLICATE_KEY = "duplicate_key"
-REASONS = (MALFORMED_LINE, NULL_ENTITY, NULL_DATE, BAD_ENTITY_ID, BAD_DATE, BAD_NUMBER, OUT_OF_RANGE, DUPLICATE_KEY)
+REASONS = (
+    MALFORMED_LINE,
+    NULL_ENTITY,
+    NULL_DATE,
+    BAD_ENTITY_ID,
+    BAD_DATE,
+    FUTURE_DATE,
+    BAD_NUMBER,
+    OUT_OF_RANGE,
+    DUPLICATE_KEY,
+)
 
 _DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _INTEGER_TEXT = r"^[+-]?[0-9]+$"
@@ -86,9 +98,11 @@ def _blank_to_null(column: Column) -> Column:
     return F.when(F.trim(column) == "", F.lit(None).cast("string")).otherwise(F.trim(column))
 
 
-def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) -> ClassifiedInput:
+def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str], today: dt.date) -> ClassifiedInput:
     """Reads the files (headers already checked) as text and classifies every row. The per-row rules
-    are evaluated once and cached; the duplicate check and every later use read that cache."""
+    are evaluated once and cached; the duplicate check and every later use read that cache. `today` is
+    the job's date (UTC): rows dated more than the view's max_future_days after it are rejected, since a
+    future-dated row would be the entity's latest until the real calendar passed it."""
     text_schema = StructType(
         [StructField(name, StringType(), True) for name in view.raw_header] + [StructField(CORRUPT, StringType(), True)]
     )
@@ -98,7 +112,7 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
         .option("columnNameOfCorruptRecord", CORRUPT)
         .option("enforceSchema", "true")
         .schema(text_schema)
-        .csv(files)
+        .csv([storage.literal_pattern(f) for f in files])
         .withColumn(SOURCE_FILE, F.input_file_name())
     )
     entity, date = view.entity_column, view.event_date_column
@@ -107,6 +121,7 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
     )
 
     typed: dict[str, Column] = {date: F.to_date(F.col(date), "yyyy-MM-dd")}
+    latest_allowed = today + dt.timedelta(days=view.max_future_days)
     checks: list[tuple[Column, str, Column]] = [
         (F.col(CORRUPT).isNotNull(), MALFORMED_LINE, F.lit("wrong number of fields or unbalanced quotes")),
         (F.col(entity).isNull(), NULL_ENTITY, F.lit(entity)),
@@ -120,6 +135,11 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
             ~F.col(date).rlike(_DATE_TEXT) | typed[date].isNull(),
             BAD_DATE,
             F.lit(f"{date} is not a yyyy-MM-dd calendar date"),
+        ),
+        (
+            typed[date] > F.lit(latest_allowed.isoformat()).cast("date"),
+            FUTURE_DATE,
+            F.lit(f"{date} is after {latest_allowed.isoformat()} (today + {view.max_future_days} days)"),
         ),
     ]
     aggregated = {f.source for f in view.aggregate_features}
@@ -135,6 +155,15 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str]) 
         if column.type == "double":
             unparseable = unparseable | F.isnan(typed[column.name]) | (F.abs(typed[column.name]) == float("inf"))
         checks.append((value.isNotNull() & unparseable, BAD_NUMBER, F.lit(f"{column.name} is not a {column.type}")))
+        for bound, outside, word in ((column.min, F.Column.__lt__, "below"), (column.max, F.Column.__gt__, "above")):
+            if bound is not None:
+                checks.append(
+                    (
+                        value.isNotNull() & outside(typed[column.name], F.lit(bound)),
+                        OUT_OF_RANGE,
+                        F.lit(f"{column.name} is {word} the view's {'min' if word == 'below' else 'max'} {bound:g}"),
+                    )
+                )
         if column.name in aggregated:
             limit = max_abs_value(column.type)
             checks.append(

@@ -58,29 +58,33 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         stream.close()
 
 
-def exists(spark: SparkSession, uri: str) -> bool:
-    path, fs = _path_and_fs(spark, uri)
-    return bool(fs.exists(path))
+_GLOB_CHARACTERS = "\\*?[]{}"
+
+
+def literal_pattern(uri: str) -> str:
+    """A path Hadoop's (and so Spark's) glob expansion resolves to exactly this path: glob characters in an
+    object key are escaped, so `raw/a*.csv` never reads `raw/ab.csv` too."""
+    return "".join(f"\\{c}" if c in _GLOB_CHARACTERS else c for c in uri)
 
 
 def list_input_files(spark: SparkSession, uris: list[str]) -> list[str]:
-    """Expands each input (a file, a directory of *.csv files, or a glob) to file URIs, in order."""
+    """Each input (a file, or a directory of *.csv files) as file URIs, in order. Names are taken
+    literally: no glob expansion, so the files read are exactly the files named."""
     files: list[str] = []
     for uri in uris:
         path, fs = _path_and_fs(spark, uri)
-        statuses = fs.globStatus(path)
-        if not statuses:
+        if not fs.exists(path):
             raise InputNotFoundError(f"input {uri} does not exist")
-        for status in statuses:
-            if status.isDirectory():
-                children = sorted(
-                    str(child.getPath().toString())
-                    for child in fs.listStatus(status.getPath())
-                    if child.isFile() and child.getPath().getName().endswith(".csv")
-                )
-                if not children:
-                    raise InputNotFoundError(f"input directory {uri} holds no .csv files")
-                files.extend(children)
-            else:
-                files.append(str(status.getPath().toString()))
+        status = fs.getFileStatus(path)
+        if status.isDirectory():
+            children = sorted(
+                str(child.getPath().toString())
+                for child in fs.listStatus(status.getPath())
+                if child.isFile() and child.getPath().getName().endswith(".csv")
+            )
+            if not children:
+                raise InputNotFoundError(f"input directory {uri} holds no .csv files")
+            files.extend(children)
+        else:
+            files.append(str(status.getPath().toString()))
     return files

@@ -1,6 +1,7 @@
 """The whole job against real stores (local Delta table, local Cassandra): online rows equal the latest
-offline rows, re-runs change nothing, an incremental run equals a full recompute, and an older file
-replayed after a newer one changes nothing online."""
+offline rows, re-runs change nothing, an incremental run equals a full recompute, an older file
+replayed after a newer one changes nothing online, every write timestamp lies in Keyspaces' window,
+and a run that dies between the Delta commit and the end of its online write is finished by the next."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import datetime as dt
 import pandas as pd
 from jobs import job_args, run_job
 
-from feature_store import synthetic
-from feature_store.online_store import CassandraTarget, write_online
-from feature_store.online_store import online_rows as online_store_rows
+from feature_store import online_store, synthetic
 
 KEY = ["household_id", "day"]
 RUN_COLUMNS = ["updated_at", "run_id"]
@@ -114,12 +113,8 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
     assert summary["offline"]["rows_updated"] == 0
     assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
 
-    # Rows of an older date written online later (what a late replay of old days sends) lose against the
-    # newer feature_date already there: the per-row write timestamp comes from the feature date.
-    older = spark.read.format("delta").load(str(incremental_offline / "energy")).where("day = DATE'2012-06-30'")
-    assert older.count() > 0
-    write_online(online_store_rows(older, view, job_start_epoch_seconds=2_000_000_000), view, CassandraTarget(keyspace))
-    assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
+    # ... and publishes nothing: no row of the replay changed Delta, so no entity is re-written online.
+    assert summary["online"]["rows_upserted"] == 0
 
     # Changed values for old days: rows whose windows reach them are recomputed; online still equals the
     # latest offline row and keeps its (newest) feature date.
@@ -138,3 +133,82 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
         after, normalise_online(latest_offline_as_online(offline_rows(spark, incremental_offline / "energy"), view))
     )
     assert list(after["feature_date"]) == list(online["feature_date"])
+
+
+def write_timestamps(session, keyspace, view):
+    """WRITETIME of every written cell of every online row, in microseconds."""
+    columns = [c.name for c in view.online_columns() if c.name != "entity_id"]
+    selected = ", ".join(f"WRITETIME({c})" for c in columns)
+    stamps = []
+    for row in session.execute(f"SELECT {selected} FROM {keyspace}.{view.online_table}"):
+        stamps.extend(value for value in row if value is not None)
+    return stamps
+
+
+def test_a_backfill_of_old_days_writes_only_timestamps_keyspaces_accepts(
+    spark, view, cassandra_session, keyspace, tmp_path
+):
+    """Keyspaces refuses client-side timestamps more than 2 days old or 5 minutes ahead of its clock
+    (docs/AWS_CONTRACTS.md); data from 2011-2014 must still be publishable."""
+    path, frame = generate(tmp_path, "old.csv", dt.date(2011, 11, 23), dt.date(2012, 2, 28))
+    before = dt.datetime.now(dt.UTC)
+    code, summary = run_job(spark, job_args(tmp_path, [path], keyspace=keyspace))
+    after = dt.datetime.now(dt.UTC)
+    assert code == 0, summary
+    stamps = write_timestamps(cassandra_session, keyspace, view)
+    assert len(stamps) >= frame["household_id"].nunique() * len(view.features)
+    low = online_store.to_micros(before - online_store.TIMESTAMP_MAX_PAST)
+    high = online_store.to_micros(after + online_store.TIMESTAMP_MAX_FUTURE)
+    assert all(low <= stamp <= high for stamp in stamps), (min(stamps), max(stamps), low, high)
+    # One publish, one timestamp; and the publish log records it for the next publish to pass.
+    assert set(stamps) == {summary["online"]["write_timestamp_micros"]}
+
+
+def test_a_run_killed_during_its_online_write_is_finished_by_the_retry(
+    spark, view, cassandra_session, keyspace, tmp_path, monkeypatch
+):
+    history, _ = generate(tmp_path, "history.csv", dt.date(2012, 1, 1), dt.date(2012, 6, 30))
+    code, summary = run_job(spark, job_args(tmp_path, [history], keyspace=keyspace))
+    assert code == 0, summary
+    published = normalise_online(online_rows(cassandra_session, keyspace, view))
+
+    # The next day's run commits Delta, then dies after writing half of its online rows.
+    latest, _ = generate(tmp_path, "latest.csv", dt.date(2012, 7, 1), dt.date(2012, 7, 1), seed=5)
+    real_write = online_store.write_online
+
+    def dies_half_way(rows, view_, target):
+        half = rows.orderBy("entity_id").limit(max(1, rows.count() // 2))
+        real_write(half, view_, target)
+        raise RuntimeError("executor lost (simulated kill during the online write)")
+
+    monkeypatch.setattr(online_store, "write_online", dies_half_way)
+    argv = job_args(tmp_path, [latest], mode="incremental", keyspace=keyspace)
+    code, failed = run_job(spark, argv)
+    assert code == 1
+    assert failed["online"] == {"status": "pending", "delta_version": failed["offline"]["delta_version"]}
+    assert "publishes it before anything else" in failed["stores"]
+    offline = offline_rows(spark, tmp_path / "offline" / "energy")
+    apart = normalise_online(online_rows(cassandra_session, keyspace, view))
+    expected = normalise_online(latest_offline_as_online(offline, view))
+    assert not apart.equals(expected)  # the stores are apart now
+    assert (apart["feature_date"] == dt.date(2012, 7, 1)).any()
+    assert (published["feature_date"] == dt.date(2012, 6, 30)).all()
+
+    # The retry (Lambda/orchestrator re-runs the same step) finishes the publish first.
+    monkeypatch.setattr(online_store, "write_online", real_write)
+    code, retried = run_job(spark, argv)
+    assert code == 0, retried
+    assert retried["recovered_publish"]["delta_version"] == failed["offline"]["delta_version"]
+    assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), expected)
+    assert retried["online"]["write_timestamp_micros"] > retried["recovered_publish"]["write_timestamp_micros"]
+
+
+def test_an_unreachable_online_store_fails_the_run_before_delta_is_touched(spark, tmp_path):
+    path, _ = generate(tmp_path, "raw.csv", dt.date(2012, 1, 1), dt.date(2012, 1, 31))
+    argv = [*job_args(tmp_path, [path], keyspace="feature_store"), "--cassandra-port", "1"]
+    started = dt.datetime.now(dt.UTC)
+    code, summary = run_job(spark, argv)
+    assert code == 1
+    assert (dt.datetime.now(dt.UTC) - started).total_seconds() < 60
+    assert "cannot reach the online store" in summary["error"]
+    assert not (tmp_path / "offline" / "energy").exists()

@@ -111,7 +111,7 @@ def test_each_field_rule_on_hand_written_lines(spark, view, tmp_path):
         "MAC000002,2013-01-10,1,1",
     ]
     path.write_text(header + "\n" + "\n".join(lines) + "\n")
-    rows = read_and_classify(spark, view, [str(path)]).rows.orderBy("day").collect()
+    rows = read_and_classify(spark, view, [str(path)], today=dt.date(2026, 1, 1)).rows.orderBy("day").collect()
     reasons = {r["day"]: r[REASON] for r in rows}
     assert reasons == {
         "2012-02-29": None,
@@ -124,3 +124,51 @@ def test_each_field_rule_on_hand_written_lines(spark, view, tmp_path):
         "2013-01-09": "out_of_range",
         "2013-01-10": "malformed_line",
     }
+
+
+def test_rows_dated_after_today_plus_the_views_allowance_are_future_dates(spark, view, tmp_path):
+    """A future-dated row would be an entity's latest vector until the calendar passed it (issue 9)."""
+    from feature_store.raw_input import DETAIL, REASON, read_and_classify
+
+    assert view.max_future_days == 1
+    path = tmp_path / "future.csv"
+    days = ["2013-01-09", "2013-01-10", "2013-01-11", "2013-01-12", "2104-01-01"]
+    lines = [f"MAC000002,{day},1,1,1,48,1,1,1" for day in days]
+    path.write_text(",".join(synthetic.HEADER) + "\n" + "\n".join(lines) + "\n")
+    rows = read_and_classify(spark, view, [str(path)], today=dt.date(2013, 1, 10)).rows.collect()
+    assert {r["day"]: r[REASON] for r in rows} == {
+        "2013-01-09": None,
+        "2013-01-10": None,
+        "2013-01-11": None,  # tomorrow: within max_future_days (time zones of the senders)
+        "2013-01-12": "future_date",
+        "2104-01-01": "future_date",
+    }
+    assert "after 2013-01-11" in next(r[DETAIL] for r in rows if r["day"] == "2104-01-01")
+
+
+def test_values_outside_the_views_declared_bounds_are_out_of_range(spark, view, tmp_path):
+    from feature_store.raw_input import DETAIL, REASON, read_and_classify
+
+    bounds = {c.name: (c.min, c.max) for c in view.source_columns}
+    assert bounds["energy_count"][0] == 0
+    assert bounds["energy_std"][0] == 0
+    path = tmp_path / "bounds.csv"
+    lines = [
+        "MAC000002,2013-01-01,1,1,1,-1,1,1,1",  # negative count
+        "MAC000002,2013-01-02,1,1,1,48,-0.5,1,1",  # negative stddev
+        "MAC000002,2013-01-03,1e308,1,1,48,1,1,1",  # absurd passthrough value
+        "MAC000002,2013-01-04,0,0,0,0,0,0,0",  # the bounds themselves are allowed
+        "MAC000002,2013-01-05,1,1,1,48,1,1,1",
+    ]
+    path.write_text(",".join(synthetic.HEADER) + "\n" + "\n".join(lines) + "\n")
+    rows = read_and_classify(spark, view, [str(path)], today=dt.date(2014, 1, 1)).rows.collect()
+    assert {r["day"]: r[REASON] for r in rows} == {
+        "2013-01-01": "out_of_range",
+        "2013-01-02": "out_of_range",
+        "2013-01-03": "out_of_range",
+        "2013-01-04": None,
+        "2013-01-05": None,
+    }
+    details = {r["day"]: r[DETAIL] for r in rows}
+    assert "energy_count is below" in details["2013-01-01"]
+    assert "energy_median is above" in details["2013-01-03"]
