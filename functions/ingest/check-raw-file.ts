@@ -1,5 +1,6 @@
 // Decides whether a raw file may go to the feature job: its key names a known view under
-// raw/<view>/, it is not empty or too large, and its CSV header is the view's raw header.
+// raw/<view>/, it is not empty or too large, it is UTF-8 text (not compressed, not UTF-16, not
+// binary), and its CSV header is the view's raw header.
 // Only the head of the object is read, however large the file.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { FeatureView } from "../commons/feature-view.js";
@@ -13,6 +14,8 @@ export type RawFileProblemCode =
   | "unknown_view"
   | "empty"
   | "too_large"
+  | "compressed"
+  | "not_utf8"
   | "no_header"
   | "header_too_long"
   | "missing_columns"
@@ -121,6 +124,110 @@ export function checkHeader(header: readonly string[], view: FeatureView): RawFi
   return problems;
 }
 
+/** Signatures of archives and compressed streams: a CSV uploaded as it came out of a download. */
+const COMPRESSED: ReadonlyArray<readonly [signature: readonly number[], message: string]> = [
+  [[0x1f, 0x8b], "The file is gzip-compressed; upload the uncompressed CSV"],
+  [[0x50, 0x4b, 0x03, 0x04], "The file is a ZIP archive; upload the uncompressed CSV, not an archive"],
+];
+
+/** Byte-order marks of the encodings spreadsheets offer besides UTF-8 ("Unicode text" is UTF-16). */
+const BYTE_ORDER_MARKS: ReadonlyArray<readonly [mark: readonly number[], encoding: string]> = [
+  // UTF-32 LE first: its mark begins with UTF-16 LE's.
+  [[0xff, 0xfe, 0x00, 0x00], "UTF-32 (little-endian)"],
+  [[0x00, 0x00, 0xfe, 0xff], "UTF-32 (big-endian)"],
+  [[0xff, 0xfe], "UTF-16 (little-endian)"],
+  [[0xfe, 0xff], "UTF-16 (big-endian)"],
+];
+
+const startsWith = (bytes: Uint8Array, prefix: readonly number[]) =>
+  prefix.length <= bytes.length && prefix.every((byte, i) => bytes[i] === byte);
+
+/** "line L, column C" of a byte offset (both from 1; columns count bytes), for a report. */
+function position(bytes: Uint8Array, offset: number): string {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) {
+    if (bytes[i] === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return `line ${line}, column ${offset - lineStart + 1}`;
+}
+
+/**
+ * UTF-16 text without a byte-order mark, recognised by its NUL bytes: CSV text is mostly ASCII,
+ * which UTF-16 LE writes as (byte, 0) pairs and UTF-16 BE as (0, byte).
+ */
+function unmarkedUtf16(head: Uint8Array): string | undefined {
+  const pairs = Math.min(head.length, 1024) >> 1;
+  if (pairs < 2) return undefined;
+  let evenZeros = 0;
+  let oddZeros = 0;
+  for (let i = 0; i < pairs * 2; i += 2) {
+    if (head[i] === 0) evenZeros++;
+    if (head[i + 1] === 0) oddZeros++;
+  }
+  if (oddZeros >= 0.9 * pairs && evenZeros <= 0.1 * pairs) return "UTF-16 (little-endian)";
+  if (evenZeros >= 0.9 * pairs && oddZeros <= 0.1 * pairs) return "UTF-16 (big-endian)";
+  return undefined;
+}
+
+/**
+ * The offset of the first byte that is not valid UTF-8, or undefined. `truncated`: the head ends
+ * inside the file, so a character cut at its end is not an error.
+ */
+function firstInvalidUtf8(head: Uint8Array, truncated: boolean): number | undefined {
+  // The decoder replaces each bad sequence with U+FFFD; the text before it re-encodes to exactly
+  // the bytes it came from, so its encoded length is the bad byte's offset. A U+FFFD written in the
+  // file itself (bytes EF BF BD) is skipped.
+  const text = new TextDecoder("utf-8").decode(head, { stream: truncated });
+  const encoder = new TextEncoder();
+  let from = 0;
+  let offset = 0;
+  for (let at = text.indexOf("\uFFFD"); at >= 0; at = text.indexOf("\uFFFD", at + 1)) {
+    offset += encoder.encode(text.slice(from, at)).length;
+    if (!(head[offset] === 0xef && head[offset + 1] === 0xbf && head[offset + 2] === 0xbd)) return offset;
+    offset += 3;
+    from = at + 1;
+  }
+  return undefined;
+}
+
+/**
+ * Why the head of a file is not UTF-8 CSV text, named for the person who uploaded it: compressed,
+ * another Unicode encoding, binary, or an 8-bit encoding. Never echoes the bytes themselves.
+ */
+export function encodingProblem(head: Uint8Array, truncated: boolean): RawFileProblem | undefined {
+  for (const [signature, message] of COMPRESSED) {
+    if (startsWith(head, signature)) return { code: "compressed", message };
+  }
+  for (const [mark, encoding] of BYTE_ORDER_MARKS) {
+    if (startsWith(head, mark)) {
+      return { code: "not_utf8", message: `The file is ${encoding} text; save it as UTF-8` };
+    }
+  }
+  const nul = head.indexOf(0);
+  if (nul >= 0) {
+    const utf16 = unmarkedUtf16(head);
+    return {
+      code: "not_utf8",
+      message: utf16
+        ? `The file is ${utf16} text without a byte-order mark; save it as UTF-8`
+        : `The file holds binary data (a NUL byte on ${position(head, nul)}), not CSV text`,
+    };
+  }
+  const bad = firstInvalidUtf8(head, truncated);
+  if (bad === undefined) return undefined;
+  const byte = (head[bad] ?? 0).toString(16).padStart(2, "0");
+  return {
+    code: "not_utf8",
+    message:
+      `The file is not valid UTF-8 (byte 0x${byte} on ${position(head, bad)}: Latin-1 or Windows-1252?); ` +
+      "save it as UTF-8",
+  };
+}
+
 /** Checks the head of a file (the first bytes and the full size) against a view. */
 export function checkFileHead(
   head: Uint8Array,
@@ -139,6 +246,8 @@ export function checkFileHead(
       ],
     };
   }
+  const encoding = encodingProblem(head, head.length < size);
+  if (encoding) return { problems: [encoding] };
   let text = new TextDecoder("utf-8").decode(head);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const newline = text.indexOf("\n");

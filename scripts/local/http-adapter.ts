@@ -1,10 +1,13 @@
 // The local HTTP API in front of getFeatures: a thin node:http server that turns each request into
 // the API Gateway HTTP API (payload v2) event the deployed route delivers and calls the same handler
 // module in-process. Only the two routes of serverless.yml exist; there is no IAM auth locally.
+// No request can stop the server (and with it the local stack): every failure becomes a response.
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { InvalidRequestError } from "../../functions/commons/errors.js";
+import { errorResponse } from "../../functions/commons/http-errors.js";
 import { lambdaContext } from "./lambda-context.js";
 
 export interface HandlerResponse {
@@ -17,7 +20,34 @@ export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => P
 
 const ROUTE = /^\/features\/([^/]+)(?:\/([^/]+))?\/?$/;
 
-/** The v2 event for a request, or undefined when no route matches. Pure, for tests. */
+// API Gateway's own answers, which never reach the function. When no route matches (another path,
+// or any method but GET): "If no routes match a request, API Gateway returns {"message":"Not Found"}
+// to the client" (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html,
+// "Routing API requests"). When the function itself fails: a 500 "Internal Server Error".
+const NO_ROUTE: HandlerResponse = {
+  statusCode: 404,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ message: "Not Found" }),
+};
+const INTEGRATION_FAILED: HandlerResponse = {
+  statusCode: 500,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ message: "Internal Server Error" }),
+};
+
+/** A path parameter as API Gateway passes it, decoded; a malformed escape is the caller's error. */
+function pathParameter(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new InvalidRequestError("Malformed percent-encoding in the request path");
+  }
+}
+
+/**
+ * The v2 event for a request, or undefined when no route matches. Throws InvalidRequestError for a
+ * malformed percent-encoding in a path parameter. Pure, for tests.
+ */
 export function apiGatewayEvent(
   method: string,
   url: string,
@@ -26,11 +56,12 @@ export function apiGatewayEvent(
   requestId: string,
   now: Date,
 ): APIGatewayProxyEventV2 | undefined {
-  const parsed = new URL(url, "http://localhost");
+  // The request target is a path ("//x" included), never a reference to another host.
+  const parsed = new URL(url.startsWith("/") ? `http://localhost${url}` : url, "http://localhost");
   const match = ROUTE.exec(parsed.pathname);
   if (method !== "GET" || !match) return undefined;
-  const view = decodeURIComponent(match[1] as string);
-  const entityId = match[2] === undefined ? undefined : decodeURIComponent(match[2]);
+  const view = pathParameter(match[1] as string);
+  const entityId = match[2] === undefined ? undefined : pathParameter(match[2]);
   const routeKey = entityId === undefined ? "GET /features/{view}" : "GET /features/{view}/{entityId}";
   const query: Record<string, string> = {};
   // API Gateway joins repeated parameters with commas.
@@ -74,15 +105,34 @@ function plainHeaders(request: IncomingMessage): Record<string, string> {
   return headers;
 }
 
+function writeResponse(response: ServerResponse, result: HandlerResponse): void {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
+  response.writeHead(result.statusCode, headers);
+  response.end(result.body ?? "");
+}
+
+export interface LocalHttpApiOptions {
+  /** Where failures are reported (the terminal of `npm run local`); stderr by default. */
+  readonly log?: (message: string) => void;
+}
+
 export class LocalHttpApi {
   #server: Server | undefined;
+  readonly #log: (message: string) => void;
 
-  constructor(private readonly handler: HttpHandler) {}
+  constructor(
+    private readonly handler: HttpHandler,
+    options: LocalHttpApiOptions = {},
+  ) {
+    this.#log = options.log ?? ((message) => process.stderr.write(`${message}\n`));
+  }
 
-  async listen(port: number): Promise<string> {
-    const server = createServer((request, response) => {
-      const requestId = randomBytes(8).toString("hex");
-      const event = apiGatewayEvent(
+  /** The response API Gateway and the function would give; throws only if the adapter fails. */
+  async #answer(request: IncomingMessage, requestId: string): Promise<HandlerResponse> {
+    let event: APIGatewayProxyEventV2 | undefined;
+    try {
+      event = apiGatewayEvent(
         request.method ?? "GET",
         request.url ?? "/",
         plainHeaders(request),
@@ -90,24 +140,36 @@ export class LocalHttpApi {
         requestId,
         new Date(),
       );
-      if (event === undefined) {
-        response.writeHead(404, { "content-type": "application/json" });
-        response.end(JSON.stringify({ message: "Not Found" }));
-        return;
-      }
-      this.handler(event, lambdaContext("feature-store-local-getFeatures", requestId)).then(
-        (result) => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
-          response.writeHead(result.statusCode, headers);
-          response.end(result.body ?? "");
-        },
-        () => {
-          // API Gateway's answer when the integration itself fails.
-          response.writeHead(500, { "content-type": "application/json" });
-          response.end(JSON.stringify({ message: "Internal Server Error" }));
-        },
-      );
+    } catch (error) {
+      if (error instanceof InvalidRequestError) return errorResponse(error);
+      throw error;
+    }
+    if (event === undefined) return NO_ROUTE;
+    try {
+      return await this.handler(event, lambdaContext("feature-store-local-getFeatures", requestId));
+    } catch (error) {
+      this.#log(`HTTP API: the getFeatures handler failed: ${(error as Error).stack ?? String(error)}`);
+      return INTEGRATION_FAILED;
+    }
+  }
+
+  async listen(port: number): Promise<string> {
+    const server = createServer((request, response) => {
+      const requestId = randomBytes(8).toString("hex");
+      response.on("error", (error) => this.#log(`HTTP API: writing a response failed: ${error.message}`));
+      this.#answer(request, requestId)
+        .then((result) => writeResponse(response, result))
+        .catch((error: unknown) => {
+          // A fault of the adapter itself: logged with its cause, answered in the API's own shape
+          // (a fixed 500 body), and the server goes on serving.
+          this.#log(
+            `HTTP API: ${request.method} ${request.url} failed in the local adapter: ` +
+              `${(error as Error).stack ?? String(error)}`,
+          );
+          if (response.headersSent) response.destroy();
+          else writeResponse(response, errorResponse(error));
+        })
+        .catch(() => response.destroy());
     });
     server.keepAliveTimeout = 30_000;
     await new Promise<void>((resolvePromise, reject) => {

@@ -201,7 +201,7 @@ export class LocalStack {
     this.#undo.push({ name: "online store client", run: () => serving.store.close() });
     if (!(await serving.connected))
       say("getFeatures: the online store did not answer at init; reads will retry");
-    const api = new LocalHttpApi(serving.handler);
+    const api = new LocalHttpApi(serving.handler, { log: say });
     this.#httpUrl = await api.listen(settings.LOCAL_HTTP_PORT);
     this.#undo.push({ name: "HTTP API", run: () => api.close() });
 
