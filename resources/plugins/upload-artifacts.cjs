@@ -6,6 +6,7 @@
 // the bucket so CloudFormation can delete it. `sls upload-artifacts` re-uploads by hand.
 const fs = require("node:fs");
 const path = require("node:path");
+const { renderKeyspacesProfile } = require("../keyspaces-profile.cjs");
 
 /** What gets uploaded, relative to the project root; `required` ones fail the upload if absent. */
 const ARTIFACT_SOURCES = [
@@ -14,7 +15,13 @@ const ARTIFACT_SOURCES = [
   // submit's jobType "training-set" runs it (docs/TRAINING_SETS.md).
   { kind: "file", source: "spark/training_set_job.py", key: "spark/training_set_job.py" },
   { kind: "zip", source: "spark/feature_store", key: "spark/feature_store.zip" },
-  { kind: "file", source: "spark/conf/keyspaces-application.conf", key: "spark/keyspaces-application.conf" },
+  // A template: uploaded with the stack's region filled in.
+  {
+    kind: "file",
+    source: "spark/conf/keyspaces-application.conf",
+    key: "spark/keyspaces-application.conf",
+    render: (text, { region }) => renderKeyspacesProfile(region, text),
+  },
   { kind: "dir", source: "resources/feature-views", pattern: /\.ya?ml$/, prefix: "feature-views/" },
   {
     kind: "dir",
@@ -67,7 +74,7 @@ function selectArtifacts(root) {
     const hint = spec.hint ? ` (run ${spec.hint})` : "";
     if (spec.kind === "file") {
       if (fs.existsSync(source) && fs.statSync(source).isFile())
-        uploads.push({ path: source, key: spec.key });
+        uploads.push({ path: source, key: spec.key, ...(spec.render ? { render: spec.render } : {}) });
       else missing.push(`${spec.source}${hint}`);
     } else if (spec.kind === "dir") {
       const files = fs.existsSync(source)
@@ -133,8 +140,11 @@ async function deleteKeys(s3, bucket, keys) {
   }
 }
 
-/** Uploads the selection to the bucket and removes stale managed keys; returns what it did. */
-async function uploadArtifacts(s3, bucket, root) {
+/**
+ * Uploads the selection to the bucket and removes stale managed keys; returns what it did.
+ * `context.region` fills the templates (the driver profile).
+ */
+async function uploadArtifacts(s3, bucket, root, context) {
   const { PutObjectCommand } = require("@aws-sdk/client-s3");
   const selection = selectArtifacts(root);
   if (selection.missing.length > 0) {
@@ -142,7 +152,10 @@ async function uploadArtifacts(s3, bucket, root) {
   }
   const uploaded = [];
   for (const file of selection.uploads) {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: fs.readFileSync(file.path) }));
+    const body = file.render
+      ? file.render(fs.readFileSync(file.path, "utf8"), context ?? {})
+      : fs.readFileSync(file.path);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: body }));
     uploaded.push(file.key);
   }
   for (const zip of selection.zips) {
@@ -199,7 +212,9 @@ class UploadArtifactsPlugin {
   async upload() {
     const bucket = await this.artifactsBucket();
     if (!bucket) throw new Error("The stack has no ArtifactsBucketName output; deploy it first");
-    const result = await uploadArtifacts(this.s3Client(), bucket, this.serverless.serviceDir);
+    const result = await uploadArtifacts(this.s3Client(), bucket, this.serverless.serviceDir, {
+      region: this.provider.getRegion(),
+    });
     this.log.notice(
       `Artifacts: ${result.uploaded.length} uploaded, ${result.deleted.length} stale removed, in s3://${bucket}/`,
     );

@@ -28,6 +28,7 @@ const plugin = createRequire(resolve("package.json"))("./resources/plugins/uploa
     s3: { send(command: FakeCommand): Promise<unknown> },
     bucket: string,
     root: string,
+    context?: { region: string },
   ): Promise<{ uploaded: string[]; deleted: string[] }>;
 };
 
@@ -49,7 +50,10 @@ function completeProject() {
   write("spark/feature_store/__pycache__/transforms.cpython-311.pyc");
   write("spark/feature_store/tests/test_transforms.py");
   write("spark/tests/test_job.py");
-  write("spark/conf/keyspaces-application.conf", "datastax-java-driver {}");
+  write(
+    "spark/conf/keyspaces-application.conf",
+    'contact-points = [ "cassandra.@AWS_REGION@.amazonaws.com:9142" ]',
+  );
   write("resources/feature-views/energy.yml", "name: energy");
   write("resources/feature-views/README.md");
   write(".local/jars/spark/delta-spark_2.12-3.3.2.jar");
@@ -152,8 +156,11 @@ describe("uploadArtifacts", () => {
         return {};
       },
     };
-    const result = await plugin.uploadArtifacts(s3, "fs-artifacts", root);
+    const result = await plugin.uploadArtifacts(s3, "fs-artifacts", root, { region: "eu-west-1" });
     expect(result.uploaded).toHaveLength(8);
+    const profile = commands.find((c) => c.input.Key === "spark/keyspaces-application.conf");
+    // The stack's region is filled in: the job must reach the keyspace of the region it was deployed to.
+    expect(profile?.input.Body).toBe('contact-points = [ "cassandra.eu-west-1.amazonaws.com:9142" ]');
     expect(result.deleted).toEqual(["spark/jars/spark/delta-spark_2.12-3.2.0.jar"]);
     const puts = commands.filter((c) => c.constructor.name === "PutObjectCommand").map((c) => c.input.Key);
     expect(puts).toContain("spark/feature_store.zip");
@@ -170,7 +177,7 @@ describe("uploadArtifacts", () => {
     write("spark/feature_job.py");
     const commands: FakeCommand[] = [];
     const s3 = { send: async (c: FakeCommand) => commands.push(c) };
-    await expect(plugin.uploadArtifacts(s3, "fs-artifacts", root)).rejects.toThrow(
+    await expect(plugin.uploadArtifacts(s3, "fs-artifacts", root, { region: "eu-west-1" })).rejects.toThrow(
       /missing: .*feature_store/,
     );
     expect(commands).toEqual([]);
