@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ class JobArgs:
     run_id: str
     cassandra: online_store.CassandraTarget = field(default_factory=online_store.CassandraTarget)
     max_reject_share: float = 0.01
+    timeout_minutes: float | None = None
 
 
 def parse_args(argv: list[str]) -> JobArgs:
@@ -58,6 +61,11 @@ def parse_args(argv: list[str]) -> JobArgs:
     parser.add_argument("--cassandra-datacenter", default="datacenter1")
     parser.add_argument("--cassandra-profile")
     parser.add_argument("--max-reject-share", type=float, default=0.01)
+    parser.add_argument(
+        "--timeout-minutes",
+        type=float,
+        help="end the run (exit 124, failure summary) after this long; EMR steps have no timeout of their own",
+    )
     ns = parser.parse_args(argv)
     if not _RUN_ID.match(ns.run_id):
         parser.error("--run-id must match [A-Za-z0-9_.:-]{1,128}")
@@ -67,6 +75,8 @@ def parse_args(argv: list[str]) -> JobArgs:
         parser.error("--max-reject-share must be between 0 and 1")
     if not 1 <= ns.cassandra_port <= 65535:
         parser.error("--cassandra-port must be between 1 and 65535")
+    if ns.timeout_minutes is not None and not 0 < ns.timeout_minutes <= 7 * 24 * 60:
+        parser.error("--timeout-minutes must be more than 0 and at most a week")
     return JobArgs(
         view=ns.view,
         inputs=tuple(ns.inputs),
@@ -84,6 +94,7 @@ def parse_args(argv: list[str]) -> JobArgs:
             profile_path=ns.cassandra_profile,
         ),
         max_reject_share=ns.max_reject_share,
+        timeout_minutes=ns.timeout_minutes,
     )
 
 
@@ -369,6 +380,7 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
     spark = spark or build_spark_session(SessionSettings(app_name=f"feature-job-{args.view}-{args.run_id}"))
     started = time.monotonic()
     summary: dict = {}
+    deadline = _start_deadline(spark, args, summary, started)
     try:
         run(spark, args, summary)
     except (raw_input.InputError, storage.InputNotFoundError, ValueError) as error:
@@ -378,8 +390,37 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
         traceback.print_exc()
         _fail(spark, args, summary, f"{type(error).__name__}: {error}", started)
         return 1
+    finally:
+        if deadline is not None:
+            deadline.cancel()
     write_summary(spark, args.summary_uri, summary)
     return 0
+
+
+TIMEOUT_EXIT_CODE = 124  # as timeout(1)
+
+
+def _start_deadline(spark: SparkSession, args: JobArgs, summary: dict, started: float) -> threading.Timer | None:
+    """Ends the process once --timeout-minutes have passed: cancels the Spark jobs, writes the failure
+    summary (saying what was committed) and exits 124. A run cut short after its Delta commit is
+    finished by the next run's pending-publish step, like any other interrupted publish."""
+    if args.timeout_minutes is None:
+        return None
+
+    def expire() -> None:
+        message = f"timed out after {args.timeout_minutes:g} minutes (--timeout-minutes)"
+        try:
+            spark.sparkContext.cancelAllJobs()
+            _fail(spark, args, summary, message, started)
+        finally:
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(TIMEOUT_EXIT_CODE)
+
+    timer = threading.Timer(args.timeout_minutes * 60, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _fail(spark: SparkSession, args: JobArgs, summary: dict, message: str, started: float) -> None:
