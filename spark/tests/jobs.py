@@ -12,7 +12,8 @@ from feature_store import job
 from feature_store.online_store import CassandraTarget
 
 
-def job_args(tmp_path, inputs, mode="full", keyspace="unused", offline=None, max_reject_share=0.01, run_id=None):
+def job_args(tmp_path, inputs, keyspace, mode="full", offline=None, max_reject_share=0.01, run_id=None):
+    """Arguments of one run; `keyspace` must exist with the view's table (the job checks it first)."""
     run_id = run_id or f"t-{uuid.uuid4().hex[:8]}"
     argv = ["--view", "energy"]
     for uri in inputs if isinstance(inputs, list | tuple) else [inputs]:

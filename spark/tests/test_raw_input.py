@@ -25,23 +25,23 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_header_mismatch_fails_naming_missing_and_extra_columns(spark, tmp_path):
+def test_header_mismatch_fails_naming_missing_and_extra_columns(spark, keyspace, tmp_path):
     path, _ = write(tmp_path, "bad-header.csv", "bad_header")
-    code, summary = run_job(spark, job_args(tmp_path, [path]))
+    code, summary = run_job(spark, job_args(tmp_path, [path], keyspace=keyspace))
     assert code == 3
     assert summary["status"] == "failed"
     assert "missing columns: energy_sum" in summary["error"]
     assert "unexpected columns: energy_total, tariff" in summary["error"]
 
 
-def test_zero_byte_file_fails_and_header_only_file_writes_nothing(spark, tmp_path):
+def test_zero_byte_file_fails_and_header_only_file_writes_nothing(spark, keyspace, tmp_path):
     empty, _ = write(tmp_path, "empty.csv", "empty")
-    code, summary = run_job(spark, job_args(tmp_path, [empty]))
+    code, summary = run_job(spark, job_args(tmp_path, [empty], keyspace=keyspace))
     assert code == 3
     assert "is empty: no header line" in summary["error"]
 
     header_only, _ = write(tmp_path, "header-only.csv", "header_only")
-    code, summary = run_job(spark, job_args(tmp_path, [header_only]))
+    code, summary = run_job(spark, job_args(tmp_path, [header_only], keyspace=keyspace))
     assert code == 0
     assert summary["status"] == "empty"
     assert summary["input_rows"] == 0
@@ -57,11 +57,11 @@ def test_zero_byte_file_fails_and_header_only_file_writes_nothing(spark, tmp_pat
     ],
 )
 def test_bad_rows_are_rejected_with_their_reason_and_the_run_fails_above_the_limit(
-    spark, tmp_path, kind, reason, detail
+    spark, keyspace, tmp_path, kind, reason, detail
 ):
     path, frame = write(tmp_path, f"{kind}.csv", kind, share=0.05)
     before = digest(path)
-    argv = job_args(tmp_path, [path], max_reject_share=0.01)
+    argv = job_args(tmp_path, [path], max_reject_share=0.01, keyspace=keyspace)
     code, summary = run_job(spark, argv)
     bad = summary["rejected_by_reason"][reason]
     assert code == 3
@@ -77,10 +77,10 @@ def test_bad_rows_are_rejected_with_their_reason_and_the_run_fails_above_the_lim
     assert digest(path) == before, "the raw file must never be modified"
 
 
-def test_every_copy_of_a_duplicated_key_and_null_keys_are_rejected(spark, tmp_path):
+def test_every_copy_of_a_duplicated_key_and_null_keys_are_rejected(spark, keyspace, tmp_path):
     duplicates, _ = write(tmp_path, "dups.csv", "duplicates", share=0.05)
     nulls, _ = write(tmp_path, "nulls.csv", "null_keys", share=0.1, start=dt.date(2012, 4, 1), end=dt.date(2012, 4, 30))
-    argv = job_args(tmp_path, [duplicates, nulls], max_reject_share=0.0)
+    argv = job_args(tmp_path, [duplicates, nulls], max_reject_share=0.0, keyspace=keyspace)
     code, summary = run_job(spark, argv)
     assert code == 3
     copies = summary["rejected_by_reason"]["duplicate_key"]
@@ -172,3 +172,15 @@ def test_values_outside_the_views_declared_bounds_are_out_of_range(spark, view, 
     details = {r["day"]: r[DETAIL] for r in rows}
     assert "energy_count is below" in details["2013-01-01"]
     assert "energy_median is above" in details["2013-01-03"]
+
+
+def test_inputs_are_read_literally_never_glob_expanded(spark, view, keyspace, tmp_path):
+    """An S3 key may contain glob characters; the job reads exactly the object named (issue 10)."""
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    named, frame = write(folder, "day[1]*.csv")
+    write(folder, "day1x.csv", start=dt.date(2012, 3, 11), end=dt.date(2012, 3, 20))  # what a glob would add
+    code, summary = run_job(spark, job_args(tmp_path, [named], keyspace=keyspace))
+    assert code == 0, summary
+    assert summary["input_files"] == [f"file:{named}"]
+    assert summary["input_rows"] == len(frame)
