@@ -162,6 +162,13 @@ def test_a_backfill_of_old_days_writes_only_timestamps_keyspaces_accepts(
     assert all(low <= stamp <= high for stamp in stamps), (min(stamps), max(stamps), low, high)
     # One publish, one timestamp; and the publish log records it for the next publish to pass.
     assert set(stamps) == {summary["online"]["write_timestamp_micros"]}
+    # Deleting an entity's online row works (a DELETE at the server's time is newer than the publish).
+    entity = frame["household_id"].iloc[0]
+    cassandra_session.execute(f"DELETE FROM {keyspace}.{view.online_table} WHERE entity_id = %s", (entity,))
+    found = cassandra_session.execute(
+        f"SELECT entity_id FROM {keyspace}.{view.online_table} WHERE entity_id = %s", (entity,)
+    ).all()
+    assert found == []
 
 
 def test_a_run_killed_during_its_online_write_is_finished_by_the_retry(
