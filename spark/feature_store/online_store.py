@@ -159,6 +159,11 @@ class DriverSession:
             raise OnlineStoreError(f"table {self._target.keyspace}.{table} does not exist in the online store")
         return {str(c.asInternal()) for c in found.get().getColumns().keySet()}
 
+    def partitioner(self) -> str | None:
+        """The partitioner the driver learnt from system.local (None if it built no token map)."""
+        token_map = self._session.getMetadata().getTokenMap()
+        return str(token_map.get().getPartitionerName()) if token_map.isPresent() else None
+
     def delete_entities(self, table: str, entities: list[str], write_micros: int) -> int:
         """Deletes whole rows (one partition each) at this publish's timestamp, so a later write wins and
         nothing older survives. Prepared statement, LOCAL_QUORUM (Keyspaces' only write level)."""
@@ -180,12 +185,27 @@ def check_reachable(spark: SparkSession, view: FeatureView, target: CassandraTar
     """Pre-flight, before anything is committed offline: the store answers within the connect bound and
     its table has every online column, so a run never commits Delta and then finds it cannot publish."""
     with DriverSession(spark, target) as session:
+        check_partitioner(session.partitioner())
         columns = session.table_columns(view.online_table)
     missing = [c.name for c in view.online_columns() if c.name not in columns]
     if missing:
         raise OnlineStoreError(
             f"{target.keyspace}.{view.online_table} lacks the online columns {', '.join(missing)}: "
             "apply the schema (sls deploy, or scripts/cassandra.sh schema locally) before running the job"
+        )
+
+
+MURMUR3 = "org.apache.cassandra.dht.Murmur3Partitioner"
+
+
+def check_partitioner(partitioner: str | None) -> None:
+    """The connector writes token-aware and needs Murmur3; a Keyspaces account keeps another partitioner
+    until it is changed (per account and Region, docs/AWS_CONTRACTS.md K7), so say so before writing."""
+    if partitioner is not None and partitioner != MURMUR3:
+        raise OnlineStoreError(
+            f"the online store uses {partitioner}; the Spark Cassandra Connector needs {MURMUR3}. On Amazon "
+            "Keyspaces set it once per account and Region: UPDATE system.local SET partitioner = "
+            f"'{MURMUR3}' WHERE key = 'local' (docs/DEPLOY.md)"
         )
 
 
