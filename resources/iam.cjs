@@ -136,7 +136,7 @@ function emrStatements(ctx, views, { watch = false } = {}) {
       anyCluster,
     ),
     allow(
-      watch ? "DescribeTransientClusters" : "ListTransientClusterSteps",
+      "DescribeTransientClusters",
       watch
         ? ["elasticmapreduce:ListSteps", "elasticmapreduce:DescribeStep", "elasticmapreduce:DescribeCluster"]
         : ["elasticmapreduce:ListSteps", "elasticmapreduce:DescribeCluster"],
