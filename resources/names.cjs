@@ -13,10 +13,21 @@ const ids = {
   ingestInvokePermission: "IngestRawBucketInvokePermission",
   ingestFunction: "IngestLambdaFunction",
   ingestFailedEvents: "IngestFailedEventsQueue",
+  runLedgerTable: "RunLedgerTable",
+  runEventsFunction: "RunEventsLambdaFunction",
+  alertsTopic: "AlertsTopic",
+  alertsKey: "AlertsKey",
+  dashboard: "OperationsDashboard",
   emrServiceRole: "EmrServiceRole",
   emrInstanceRole: "EmrInstanceRole",
   emrInstanceProfile: "EmrInstanceProfile",
-  roles: { ingest: "IngestRole", submit: "SubmitRole", getFeatures: "GetFeaturesRole" },
+  roles: {
+    ingest: "IngestRole",
+    submit: "SubmitRole",
+    getFeatures: "GetFeaturesRole",
+    runEvents: "RunEventsRole",
+    status: "StatusRole",
+  },
 };
 
 const partition = { Ref: "AWS::Partition" };
@@ -69,6 +80,14 @@ function emrClusterArn(clusterId) {
   return join(["arn:", partition, ":elasticmapreduce:", region, ":", account, `:cluster/${clusterId}`]);
 }
 
+/**
+ * The `service` dimension Powertools Metrics puts on every metric (POWERTOOLS_SERVICE_NAME in
+ * serverless.yml): per stage, so two stages in one account never share an alarm's data.
+ */
+function metricsServiceName(service, stage) {
+  return `${service}-${stage}`;
+}
+
 /** Reads what every fragment needs from the serverless variable resolver. */
 async function stackContext(resolveVariable) {
   const [service, stage, keyspace, emrClusterId] = await Promise.all([
@@ -89,6 +108,7 @@ module.exports = {
   keyspacesSystemArn,
   logGroupArn,
   emrClusterArn,
+  metricsServiceName,
   stackContext,
   // Serverless variable sources for function environments: ${file(./resources/names.cjs):rawBucket}
   rawBucket: async ({ resolveVariable }) => {

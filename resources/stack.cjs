@@ -1,11 +1,14 @@
 // The stack's own resources and outputs, merged from one fragment per concern: Keyspaces tables
-// (keyspaces.cjs), buckets (storage.cjs), IAM (iam.cjs). Used from serverless.yml as
+// (keyspaces.cjs), buckets (storage.cjs), IAM (iam.cjs), the run ledger (run-ledger.cjs), alerts,
+// alarms and the dashboard (monitoring.cjs). Used from serverless.yml as
 // ${file(./resources/stack.cjs):resources} and ${file(./resources/stack.cjs):outputs}.
 const path = require("node:path");
 const tsx = require("tsx/cjs/api");
 const keyspaces = require("./keyspaces.cjs");
 const { storageResources } = require("./storage.cjs");
 const iam = require("./iam.cjs");
+const { runLedgerResources } = require("./run-ledger.cjs");
+const monitoring = require("./monitoring.cjs");
 const { ids, stackContext, join } = require("./names.cjs");
 
 const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
@@ -58,6 +61,25 @@ function stackOutputs(views) {
         "S3 events ingest failed on after retries (inspect, then replay with sls invoke -f ingest)",
       Value: { Ref: ids.ingestFailedEvents },
     },
+    RunLedgerTableName: {
+      Description: "DynamoDB run ledger: files, runs and locks per view (sls invoke -f status)",
+      Value: { Ref: ids.runLedgerTable },
+    },
+    AlertsTopicArn: {
+      Description: "SNS topic of alarms and failed runs (subscribe to it, or deploy with alertEmail)",
+      Value: { Ref: ids.alertsTopic },
+    },
+    DashboardUrl: {
+      Description: "CloudWatch dashboard of runs, staleness, serving and EMR",
+      Value: join([
+        "https://",
+        { Ref: "AWS::Region" },
+        ".console.aws.amazon.com/cloudwatch/home?region=",
+        { Ref: "AWS::Region" },
+        "#dashboards:name=",
+        { Ref: ids.dashboard },
+      ]),
+    },
     EmrServiceRoleName: { Value: { Ref: ids.emrServiceRole } },
     EmrInstanceProfileName: { Value: { Ref: ids.emrInstanceProfile } },
   };
@@ -80,6 +102,8 @@ module.exports = {
       "keyspaces.cjs": await keyspaces.resources(resolver),
       "storage.cjs": storageResources(ctx),
       "iam.cjs": await iam.resources(resolver),
+      "run-ledger.cjs": runLedgerResources(ctx),
+      "monitoring.cjs": await monitoring.resources(ctx, resolver.resolveVariable),
     });
   },
   outputs: async () => stackOutputs(loadFeatureViews(viewsDir)),

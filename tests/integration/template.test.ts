@@ -1,7 +1,8 @@
 // The deployable stack as CloudFormation: `sls package` runs offline (dummy credentials) and the
 // template is checked with cfn-lint and against what the stack promises: private encrypted
 // TLS-only buckets, the S3 -> ingest trigger, least-privilege IAM, the Keyspaces table of each
-// feature view, an IAM-authorised API with provisioned concurrency, and small bundles.
+// feature view, an IAM-authorised API with provisioned concurrency, small bundles, and the run
+// orchestration's stack side: the run ledger, the EMR event rules, alerts, alarms and dashboard.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -14,8 +15,12 @@ import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { onlineColumns, tableLogicalId } from "../../functions/commons/online-schema.js";
 
 const run = promisify(execFile);
-const { RESOURCELESS_ACTIONS } = createRequire(resolve("package.json"))("./resources/iam.cjs") as {
+const { RESOURCELESS_ACTIONS, LEDGER_READ_ACTIONS, LEDGER_WRITE_ACTIONS } = createRequire(
+  resolve("package.json"),
+)("./resources/iam.cjs") as {
   RESOURCELESS_ACTIONS: string[];
+  LEDGER_READ_ACTIONS: string[];
+  LEDGER_WRITE_ACTIONS: string[];
 };
 const views = loadFeatureViews("resources/feature-views");
 
@@ -81,6 +86,14 @@ beforeAll(async () => {
     "provisionedConcurrency=2",
     "--param",
     "emrClusterId=j-1K48XXXXXXHCB",
+    "--param",
+    "alertEmail=ops@example.com",
+    "--param",
+    "stalenessAlarmHours=24",
+    "--param",
+    "latencyAlarmP99Ms=30",
+    "--param",
+    "maxRunAttempts=5",
   ]);
 });
 
@@ -177,6 +190,8 @@ describe("packaged template", () => {
       ["IngestLambdaFunction", "IngestRole"],
       ["SubmitLambdaFunction", "SubmitRole"],
       ["GetFeaturesLambdaFunction", "GetFeaturesRole"],
+      ["RunEventsLambdaFunction", "RunEventsRole"],
+      ["StatusLambdaFunction", "StatusRole"],
     ]) {
       expect((ci.template.Resources[fn as string] as Json).Properties.Role).toEqual({
         "Fn::GetAtt": [role, "Arn"],
@@ -210,6 +225,7 @@ describe("packaged template", () => {
     expect(passRoles(ci)).toEqual([
       ["IngestRole", both],
       ["SubmitRole", both],
+      ["RunEventsRole", both],
       ["EmrServiceRole", ["<EmrInstanceRole.Arn>"]],
     ]);
     // With a configured cluster, functions add steps to that cluster only and pass no role.
@@ -227,7 +243,7 @@ describe("packaged template", () => {
     }
   });
 
-  it("lets ingest read raw/, write quarantine/ and its claims, and nothing else in S3", () => {
+  it("lets ingest read raw/, write quarantine/, staging/ and its claims, and nothing else in S3", () => {
     const s3 = statements(ci.template.Resources.IngestRole as Json)
       .filter((s) => asList(s.Action).some((a: string) => a.startsWith("s3:")))
       .map((s) => [asList(s.Action).join(","), asList(s.Resource).map(flat).join(",")]);
@@ -241,13 +257,17 @@ describe("packaged template", () => {
         "arn:<AWS::Partition>:s3:::feature-store-ci-raw-<AWS::AccountId>-<AWS::Region>/quarantine/*",
       ],
       [
+        "s3:PutObject",
+        "arn:<AWS::Partition>:s3:::feature-store-ci-raw-<AWS::AccountId>-<AWS::Region>/staging/*",
+      ],
+      [
         "s3:GetObject,s3:PutObject,s3:DeleteObject",
         "arn:<AWS::Partition>:s3:::feature-store-ci-artifacts-<AWS::AccountId>-<AWS::Region>/ingest-claims/*",
       ],
     ]);
   });
 
-  it("lets the EMR instances read raw/ and labels/ (training-set events), the job's artifacts, and the offline bucket", () => {
+  it("lets the EMR instances read raw/, staging/ and labels/ (training-set events), the job's artifacts, and the offline bucket", () => {
     const bucket = (purpose: string, suffix = "") =>
       `arn:<AWS::Partition>:s3:::feature-store-ci-${purpose}-<AWS::AccountId>-<AWS::Region>${suffix}`;
     const s3 = statements(ci.template.Resources.EmrInstanceRole as Json)
@@ -256,6 +276,8 @@ describe("packaged template", () => {
     expect(s3).toEqual([
       ["s3:ListBucket", [bucket("raw"), bucket("offline"), bucket("artifacts")].join(",")],
       ["s3:GetObject", bucket("raw", "/raw/*")],
+      // Staged copies: the exact object versions ingest checked.
+      ["s3:GetObject", bucket("raw", "/staging/*")],
       ["s3:GetObject", bucket("raw", "/labels/*")],
       ["s3:GetObject", [bucket("artifacts", "/spark/*"), bucket("artifacts", "/feature-views/*")].join(",")],
       ["s3:PutObject", bucket("artifacts", "/emr-logs/*")],
@@ -315,13 +337,16 @@ describe("packaged template", () => {
         "OfflineBucketName",
         "ArtifactsBucketName",
         "KeyspaceName",
+        "RunLedgerTableName",
+        "AlertsTopicArn",
+        "DashboardUrl",
         ...[...views.values()].map((v) => `${tableLogicalId(v)}Name`),
       ]),
     );
   });
 
   it("keeps each function bundle under 2 MB", () => {
-    for (const fn of ["getFeatures", "ingest", "submit"]) {
+    for (const fn of ["getFeatures", "ingest", "submit", "runEvents", "status"]) {
       const size = statSync(join(ci.dir, `${fn}.zip`)).size;
       expect(size, `${fn}.zip is ${size} bytes`).toBeLessThan(2 * 1024 * 1024);
     }
@@ -366,5 +391,444 @@ describe("packaged template", () => {
     const line = stdout.split("\n").find((l) => l.startsWith("PROBE "));
     // 404: a real read reached the table and found no such entity (a cold session would be 503).
     expect(JSON.parse(line?.slice("PROBE ".length) ?? "{}")).toEqual({ state: "connected", status: 404 });
+  });
+});
+
+describe("run orchestration in the packaged template", () => {
+  const viewNames = [...views.keys()].sort();
+  const fnEnv = (p: Packaged, fn: string): Json =>
+    (p.template.Resources[fn] as Json).Properties.Environment.Variables;
+  const alarms = (p: Packaged) =>
+    resourcesOfType(p, "AWS::CloudWatch::Alarm").map(([id, a]) => [id, a.Properties]);
+  const rulesTargeting = (p: Packaged, fn: string) =>
+    resourcesOfType(p, "AWS::Events::Rule").filter(([, r]) =>
+      r.Properties.Targets.some(
+        (t: Json) => JSON.stringify(t.Arn) === JSON.stringify({ "Fn::GetAtt": [fn, "Arn"] }),
+      ),
+    );
+  const pascal = (name: string) =>
+    name
+      .split(/[^A-Za-z0-9]+/)
+      .filter(Boolean)
+      .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+      .join("");
+
+  it("keeps the run ledger in one retained, encrypted, recoverable on-demand table with pk/sk and a TTL", () => {
+    const table = ci.template.Resources.RunLedgerTable as Json;
+    expect(table.Type).toBe("AWS::DynamoDB::Table");
+    expect(table.DeletionPolicy).toBe("Retain");
+    expect(table.UpdateReplacePolicy).toBe("Retain");
+    expect(table.Properties).toMatchObject({
+      TableName: "feature-store-ci-run-ledger",
+      KeySchema: [
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: "pk", AttributeType: "S" },
+        { AttributeName: "sk", AttributeType: "S" },
+      ],
+      BillingMode: "PAY_PER_REQUEST",
+      TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    expect(table.Properties.ProvisionedThroughput).toBeUndefined();
+    for (const fn of [
+      "IngestLambdaFunction",
+      "SubmitLambdaFunction",
+      "RunEventsLambdaFunction",
+      "StatusLambdaFunction",
+    ]) {
+      expect(fnEnv(ci, fn).RUN_LEDGER_TABLE, fn).toEqual({ Ref: "RunLedgerTable" });
+    }
+    expect(fnEnv(ci, "GetFeaturesLambdaFunction").RUN_LEDGER_TABLE).toBeUndefined();
+  });
+
+  it("gives runEvents the feature-job environment, the alerts topic and the run limits from params", () => {
+    const env = fnEnv(ci, "RunEventsLambdaFunction");
+    expect(env).toMatchObject({
+      ALERTS_TOPIC_ARN: { Ref: "AlertsTopic" },
+      MAX_RUN_ATTEMPTS: "3",
+      RUN_TIMEOUT_MINUTES: "120",
+      MAX_FILES_PER_RUN: "100",
+      EMR_CLUSTER_ID: "",
+      EMR_SERVICE_ROLE: { Ref: "EmrServiceRole" },
+      STACK_NAME: "feature-store-ci",
+    });
+    // Every feature-job setting ingest has, runEvents has too: it starts the next batch itself.
+    const ingest = fnEnv(ci, "IngestLambdaFunction");
+    for (const [name, value] of Object.entries(ingest)) expect(env[name], name).toEqual(value);
+    expect(fnEnv(prod, "RunEventsLambdaFunction")).toMatchObject({
+      MAX_RUN_ATTEMPTS: "5",
+      EMR_CLUSTER_ID: "j-1K48XXXXXXHCB",
+    });
+    expect(fnEnv(ci, "StatusLambdaFunction").ALERTS_TOPIC_ARN).toBeUndefined();
+  });
+
+  it("invokes runEvents on feature-job step events, on its clusters' state changes and every 5 minutes", () => {
+    const rules = rulesTargeting(ci, "RunEventsLambdaFunction").map(([id, r]) => [id, r.Properties]);
+    const patterns = rules.map(([, r]) => r.EventPattern).filter(Boolean);
+    expect(patterns).toEqual(
+      expect.arrayContaining([
+        {
+          source: ["aws.emr"],
+          "detail-type": ["EMR Step Status Change"],
+          detail: { name: [{ prefix: "feature-job " }] },
+        },
+        {
+          source: ["aws.emr"],
+          "detail-type": ["EMR Cluster State Change"],
+          // Transient clusters are named "<stack> <view> <runId>": only this stage's clusters.
+          detail: { name: [{ prefix: "feature-store-ci " }] },
+        },
+      ]),
+    );
+    expect(rules.map(([, r]) => r.ScheduleExpression).filter(Boolean)).toEqual(["rate(5 minutes)"]);
+    expect(rules).toHaveLength(3);
+    for (const [, rule] of rules) expect(rule.State ?? "ENABLED").toBe("ENABLED");
+    // Each rule may invoke the function: a permission for events.amazonaws.com from that rule.
+    const permissions = resourcesOfType(ci, "AWS::Lambda::Permission").map(([, p]) => p.Properties);
+    const invokers = permissions
+      .filter(
+        (p) =>
+          p.Action === "lambda:InvokeFunction" &&
+          p.Principal === "events.amazonaws.com" &&
+          flat(p.FunctionName) === "<RunEventsLambdaFunction.Arn>",
+      )
+      .map((p) => flat(p.SourceArn));
+    // The framework names a rule's ARN by GetAtt (schedules) or by its name (EventBridge rules).
+    expect(invokers.sort()).toEqual(
+      rules
+        .map(([id, r]) =>
+          r.ScheduleExpression
+            ? `<${id}.Arn>`
+            : `arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/${r.Name}`,
+        )
+        .sort(),
+    );
+    expect(
+      rules
+        .map(([, r]) => r.Name)
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(["feature-store-ci-emr-clusters", "feature-store-ci-emr-steps"]);
+    // On a configured cluster, the rules keep to that cluster.
+    const prodPatterns = rulesTargeting(prod, "RunEventsLambdaFunction")
+      .map(([, r]) => r.Properties.EventPattern)
+      .filter(Boolean);
+    expect(prodPatterns).toEqual(
+      expect.arrayContaining([
+        {
+          source: ["aws.emr"],
+          "detail-type": ["EMR Step Status Change"],
+          detail: { name: [{ prefix: "feature-job " }], clusterId: ["j-1K48XXXXXXHCB"] },
+        },
+        {
+          source: ["aws.emr"],
+          "detail-type": ["EMR Cluster State Change"],
+          detail: { clusterId: ["j-1K48XXXXXXHCB"] },
+        },
+      ]),
+    );
+    // status is invoked by hand only.
+    expect(rulesTargeting(ci, "StatusLambdaFunction")).toEqual([]);
+    expect(
+      permissions.filter((p) => JSON.stringify(p.FunctionName).includes("StatusLambdaFunction")),
+    ).toEqual([]);
+  });
+
+  it("sends alerts to a topic encrypted with a stack key CloudWatch may use, with an optional e-mail subscription", () => {
+    const topic = (ci.template.Resources.AlertsTopic as Json).Properties;
+    expect(topic.KmsMasterKeyId).toEqual({ "Fn::GetAtt": ["AlertsKey", "Arn"] });
+    const key = (ci.template.Resources.AlertsKey as Json).Properties;
+    expect(key.EnableKeyRotation).toBe(true);
+    expect(key.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: "Allow",
+        Principal: { Service: "cloudwatch.amazonaws.com" },
+        Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+      }),
+    );
+    const topicPolicy = resourcesOfType(ci, "AWS::SNS::TopicPolicy").map(([, p]) => p.Properties);
+    expect(topicPolicy).toHaveLength(1);
+    const statementsOfTopic = topicPolicy[0]?.PolicyDocument.Statement as Json[];
+    const publish = statementsOfTopic.find((st) => st.Effect === "Allow");
+    expect(publish?.Principal).toEqual({ Service: "cloudwatch.amazonaws.com" });
+    expect(flat(publish?.Condition.ArnLike["aws:SourceArn"])).toBe(
+      "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:feature-store-ci-*",
+    );
+    expect(statementsOfTopic).toContainEqual(
+      expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+    );
+    // Empty alertEmail (the default): no subscription; with an address: one e-mail subscription.
+    expect(resourcesOfType(ci, "AWS::SNS::Subscription")).toEqual([]);
+    expect(resourcesOfType(prod, "AWS::SNS::Subscription").map(([, s]) => s.Properties)).toEqual([
+      { TopicArn: { Ref: "AlertsTopic" }, Protocol: "email", Endpoint: "ops@example.com" },
+    ]);
+  });
+
+  it("alarms to the topic on failed runs, quarantined files and stale features of every view", () => {
+    // The alarms match the dimensions Powertools emits: service (the functions' service name) + view.
+    const service = fnEnv(ci, "RunEventsLambdaFunction").POWERTOOLS_SERVICE_NAME ?? "";
+    expect(service).toBe("feature-store-ci");
+    expect(fnEnv(ci, "IngestLambdaFunction").POWERTOOLS_SERVICE_NAME).toBe(service);
+    expect(fnEnv(ci, "RunEventsLambdaFunction").POWERTOOLS_METRICS_NAMESPACE).toBe("FeatureStore");
+    for (const [p, staleHours] of [
+      [ci, 48],
+      [prod, 24],
+    ] as const) {
+      const byId = Object.fromEntries(alarms(p)) as Record<string, Json>;
+      for (const view of viewNames) {
+        const dims = [
+          { Name: "service", Value: service },
+          { Name: "view", Value: view },
+        ];
+        const common = {
+          Namespace: "FeatureStore",
+          Dimensions: dims,
+          AlarmActions: [{ Ref: "AlertsTopic" }],
+          ActionsEnabled: true,
+        };
+        expect(byId[`${pascal(view)}RunsFailedAlarm`]).toMatchObject({
+          ...common,
+          MetricName: "RunsFailed",
+          Statistic: "Sum",
+          Period: 300,
+          EvaluationPeriods: 1,
+          Threshold: 1,
+          ComparisonOperator: "GreaterThanOrEqualToThreshold",
+          TreatMissingData: "notBreaching",
+        });
+        expect(byId[`${pascal(view)}FilesQuarantinedAlarm`]).toMatchObject({
+          ...common,
+          MetricName: "FilesQuarantined",
+          Statistic: "Sum",
+          Threshold: 1,
+          ComparisonOperator: "GreaterThanOrEqualToThreshold",
+          TreatMissingData: "notBreaching",
+        });
+        expect(byId[`${pascal(view)}StaleFeaturesAlarm`]).toMatchObject({
+          ...common,
+          MetricName: "FeatureDataAgeHours",
+          Statistic: "Maximum",
+          Threshold: staleHours,
+          ComparisonOperator: "GreaterThanThreshold",
+          // A pipeline that stops reporting is stale too.
+          TreatMissingData: "breaching",
+        });
+      }
+    }
+  });
+
+  it("alarms on the failed-events queue, the getFeatures 5xx rate and its p99 latency", () => {
+    const byId = Object.fromEntries(alarms(ci)) as Record<string, Json>;
+    expect(byId.IngestFailedEventsAlarm).toMatchObject({
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": ["IngestFailedEventsQueue", "QueueName"] } }],
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      AlarmActions: [{ Ref: "AlertsTopic" }],
+    });
+    // 5xx as callers see them: the HTTP API's 5xx over its requests (a handled 503 is no Lambda error).
+    const rate = byId.GetFeaturesErrorRateAlarm as Json;
+    const api = [{ Name: "ApiId", Value: { Ref: "HttpApi" } }];
+    expect(rate.Metrics).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Id: "errors",
+          MetricStat: expect.objectContaining({
+            Metric: { Namespace: "AWS/ApiGateway", MetricName: "5xx", Dimensions: api },
+            Stat: "Sum",
+          }),
+        }),
+        expect.objectContaining({
+          Id: "requests",
+          MetricStat: expect.objectContaining({
+            Metric: { Namespace: "AWS/ApiGateway", MetricName: "Count", Dimensions: api },
+            Stat: "Sum",
+          }),
+        }),
+        expect.objectContaining({
+          Expression: "IF(requests > 0, 100 * errors / requests, 0)",
+          ReturnData: true,
+        }),
+      ]),
+    );
+    expect(rate).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanThreshold",
+      AlarmActions: [{ Ref: "AlertsTopic" }],
+    });
+    for (const [p, ms] of [
+      [ci, 50],
+      [prod, 30],
+    ] as const) {
+      const latency = (Object.fromEntries(alarms(p)) as Record<string, Json>).GetFeaturesLatencyAlarm;
+      expect(latency).toMatchObject({
+        Namespace: "AWS/ApiGateway",
+        MetricName: "Latency",
+        Dimensions: api,
+        ExtendedStatistic: "p99",
+        Threshold: ms,
+        ComparisonOperator: "GreaterThanThreshold",
+        AlarmActions: [{ Ref: "AlertsTopic" }],
+      });
+    }
+    // Exactly these alarms: three per view and three for the stack, all notifying the topic.
+    expect(alarms(ci)).toHaveLength(3 * viewNames.length + 3);
+    for (const [id, alarm] of alarms(ci)) expect(alarm.AlarmActions, id).toEqual([{ Ref: "AlertsTopic" }]);
+  });
+
+  it("builds one dashboard that names every view, shows the run, serving, ingest and EMR metrics and every alarm", () => {
+    const dashboards = resourcesOfType(ci, "AWS::CloudWatch::Dashboard").map(([, d]) => d.Properties);
+    expect(dashboards).toHaveLength(1);
+    const body = flat(dashboards[0]?.DashboardBody);
+    const parsed = JSON.parse(body) as { widgets: Json[] };
+    const text = JSON.stringify(parsed);
+    for (const view of viewNames) expect(text).toContain(`"view","${view}"`);
+    for (const metric of ["RunsFailed", "RunsSucceeded", "FilesQuarantined", "FeatureDataAgeHours"]) {
+      expect(text).toContain(`"FeatureStore","${metric}"`);
+    }
+    expect(text).toContain('"AWS/ApiGateway","Latency","ApiId","<HttpApi>"');
+    expect(text).toContain(
+      '"AWS/SQS","ApproximateNumberOfMessagesVisible","QueueName","<IngestFailedEventsQueue.QueueName>"',
+    );
+    expect(text).toContain('"FunctionName","feature-store-ci-ingest"');
+    expect(text).toContain("AWS/ElasticMapReduce");
+    const alarmWidget = parsed.widgets.find((w) => w.type === "alarm");
+    expect([...((alarmWidget?.properties.alarms ?? []) as string[])].sort()).toEqual(
+      alarms(ci)
+        .map(([id]) => `<${id}.Arn>`)
+        .sort(),
+    );
+  });
+
+  it("gives runEvents and status least-privilege roles: named resources, '*' only where EMR and CloudWatch allow nothing else", () => {
+    const bucket = (purpose: string, suffix = "") =>
+      `arn:<AWS::Partition>:s3:::feature-store-ci-${purpose}-<AWS::AccountId>-<AWS::Region>${suffix}`;
+    const cluster = (id: string) =>
+      `arn:<AWS::Partition>:elasticmapreduce:<AWS::Region>:<AWS::AccountId>:cluster/${id}`;
+    const summary = (p: Packaged, roleId: string) =>
+      statements(p.template.Resources[roleId] as Json).map((st) => [
+        st.Sid,
+        asList(st.Action),
+        asList(st.Resource).map(flat),
+        st.Condition ?? null,
+      ]);
+    const logsAndTraces = (fn: string) => [
+      [
+        "WriteOwnLogs",
+        ["logs:CreateLogStream", "logs:PutLogEvents"],
+        [
+          `arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/lambda/feature-store-ci-${fn}:*`,
+        ],
+        null,
+      ],
+      ["WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"], null],
+    ];
+    expect(summary(ci, "StatusRole")).toEqual([
+      ...logsAndTraces("status"),
+      ["ReadRunLedger", LEDGER_READ_ACTIONS, ["<RunLedgerTable.Arn>"], null],
+    ]);
+    // Read-only means read-only.
+    expect(LEDGER_READ_ACTIONS.every((a) => /^dynamodb:(Get|BatchGet|Query)/.test(a))).toBe(true);
+    const passRoles = [
+      "PassEmrRoles",
+      ["iam:PassRole"],
+      ["<EmrServiceRole.Arn>", "<EmrInstanceRole.Arn>"],
+      { StringEquals: { "iam:PassedToService": ["elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"] } },
+    ];
+    const runEventsCommon = [
+      ["ReadRunSummaries", ["s3:GetObject"], [bucket("offline", "/runs/*")], null],
+      ["PublishAlerts", ["sns:Publish"], ["<AlertsTopic>"], null],
+      ["EncryptAlerts", ["kms:GenerateDataKey*", "kms:Decrypt"], ["<AlertsKey.Arn>"], null],
+      [
+        "PutFeatureStoreMetrics",
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        { StringEquals: { "cloudwatch:namespace": "FeatureStore" } },
+      ],
+    ];
+    expect(summary(ci, "RunEventsRole")).toEqual([
+      ...logsAndTraces("runEvents"),
+      ["ReadWriteRunLedger", LEDGER_WRITE_ACTIONS, ["<RunLedgerTable.Arn>"], null],
+      ["StartTransientCluster", ["elasticmapreduce:RunJobFlow"], ["*"], null],
+      ["ListTransientClusters", ["elasticmapreduce:ListClusters"], ["*"], null],
+      [
+        "TagTransientCluster",
+        ["elasticmapreduce:AddTags", "elasticmapreduce:PutAutoTerminationPolicy"],
+        [cluster("*")],
+        null,
+      ],
+      [
+        "DescribeTransientClusters",
+        ["elasticmapreduce:ListSteps", "elasticmapreduce:DescribeStep", "elasticmapreduce:DescribeCluster"],
+        [cluster("*")],
+        null,
+      ],
+      passRoles,
+      // Cancelling, terminating and adding steps only on clusters tagged with one of the views.
+      [
+        "StopFeatureJobClusters",
+        [
+          "elasticmapreduce:AddJobFlowSteps",
+          "elasticmapreduce:CancelSteps",
+          "elasticmapreduce:TerminateJobFlows",
+        ],
+        [cluster("*")],
+        { StringEquals: { "elasticmapreduce:ResourceTag/feature-store:view": viewNames } },
+      ],
+      ...runEventsCommon,
+    ]);
+    // With a configured cluster: that cluster only, no RunJobFlow, no PassRole, never TerminateJobFlows.
+    expect(summary(prod, "RunEventsRole")).toEqual([
+      ...logsAndTraces("runEvents"),
+      ["ReadWriteRunLedger", LEDGER_WRITE_ACTIONS, ["<RunLedgerTable.Arn>"], null],
+      [
+        "RunStepsOnFeatureCluster",
+        [
+          "elasticmapreduce:AddJobFlowSteps",
+          "elasticmapreduce:ListSteps",
+          "elasticmapreduce:DescribeStep",
+          "elasticmapreduce:CancelSteps",
+          "elasticmapreduce:DescribeCluster",
+        ],
+        [cluster("j-1K48XXXXXXHCB")],
+        null,
+      ],
+      ...runEventsCommon,
+    ]);
+    // ingest and submit write the ledger too, on the table only, and may find a crashed starter's cluster.
+    for (const roleId of ["IngestRole", "SubmitRole"]) {
+      const role = summary(ci, roleId);
+      expect(role, roleId).toContainEqual([
+        "ReadWriteRunLedger",
+        LEDGER_WRITE_ACTIONS,
+        ["<RunLedgerTable.Arn>"],
+        null,
+      ]);
+      expect(role, roleId).toContainEqual([
+        "ListTransientClusters",
+        ["elasticmapreduce:ListClusters"],
+        ["*"],
+        null,
+      ]);
+      expect(
+        role.filter(([, actions]) => (actions as string[]).includes("elasticmapreduce:TerminateJobFlows")),
+        roleId,
+      ).toEqual([]);
+    }
+    // No DynamoDB action anywhere on anything but the ledger table.
+    for (const p of [ci, prod]) {
+      for (const [id, role] of resourcesOfType(p, "AWS::IAM::Role")) {
+        for (const st of statements(role)) {
+          if (asList(st.Action).some((a: string) => a.startsWith("dynamodb:"))) {
+            expect(asList(st.Resource).map(flat), `${id} ${st.Sid}`).toEqual(["<RunLedgerTable.Arn>"]);
+          }
+        }
+      }
+    }
   });
 });
