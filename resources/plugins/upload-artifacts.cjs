@@ -1,6 +1,7 @@
 // Serverless plugin: after `sls deploy`, ships what the EMR step needs to the artifacts bucket
 // (the layout docs/SPARK_JOB.md and functions/commons/emr-step.ts name): the job scripts, the
-// feature_store package as a zip, the Keyspaces driver profile, the jars and the feature views.
+// feature_store package as a zip, the Keyspaces driver profile, the jars and the feature views,
+// compiled to the JSON the job reads (functions/commons/compiled-view.ts; the YAML is not shipped).
 // Keys under the managed prefixes that are no longer shipped are deleted, because the step picks
 // jars up by glob and a stale jar would end up on the classpath. Before `sls remove` it empties
 // the bucket so CloudFormation can delete it. `sls upload-artifacts` re-uploads by hand.
@@ -15,7 +16,7 @@ const ARTIFACT_SOURCES = [
   { kind: "file", source: "spark/training_set_job.py", key: "spark/training_set_job.py" },
   { kind: "zip", source: "spark/feature_store", key: "spark/feature_store.zip" },
   { kind: "file", source: "spark/conf/keyspaces-application.conf", key: "spark/keyspaces-application.conf" },
-  { kind: "dir", source: "resources/feature-views", pattern: /\.ya?ml$/, prefix: "feature-views/" },
+  { kind: "views", source: "resources/feature-views", prefix: "feature-views/" },
   {
     kind: "dir",
     source: ".local/jars/spark",
@@ -54,9 +55,24 @@ function listFilesRecursively(dir) {
   return out;
 }
 
+/** Validates and compiles every view of a directory, by the TypeScript loader (one set of rules). */
+function compileViews(dir) {
+  const tsx = require("tsx/cjs/api");
+  const { loadFeatureViews } = tsx.require("../../functions/commons/feature-view.ts", __filename);
+  const { compiledViewFileName, compiledViewJson } = tsx.require(
+    "../../functions/commons/compiled-view.ts",
+    __filename,
+  );
+  return [...loadFeatureViews(dir).values()].map((view) => ({
+    name: compiledViewFileName(view.name),
+    body: compiledViewJson(view),
+  }));
+}
+
 /**
- * Resolves ARTIFACT_SOURCES against a project root: `uploads` (local file -> key), `zips`
- * (key -> files with their names inside the zip) and `missing` (what to fix before deploying).
+ * Resolves ARTIFACT_SOURCES against a project root: `uploads` (key <- a local `path`, or a
+ * generated `body`), `zips` (key -> files with their names inside the zip) and `missing` (what
+ * to fix before deploying).
  */
 function selectArtifacts(root) {
   const uploads = [];
@@ -78,6 +94,17 @@ function selectArtifacts(root) {
         : [];
       if (files.length === 0) missing.push(`${spec.source}/*${hint}`);
       for (const name of files) uploads.push({ path: path.join(source, name), key: `${spec.prefix}${name}` });
+    } else if (spec.kind === "views") {
+      if (!fs.existsSync(source)) {
+        missing.push(`${spec.source}/*.yml`);
+        continue;
+      }
+      try {
+        for (const view of compileViews(source))
+          uploads.push({ body: view.body, key: `${spec.prefix}${view.name}` });
+      } catch (error) {
+        missing.push(`${spec.source}: ${error.message}`);
+      }
     } else {
       const base = path.basename(source);
       const entries = fs.existsSync(source)
@@ -142,7 +169,9 @@ async function uploadArtifacts(s3, bucket, root) {
   }
   const uploaded = [];
   for (const file of selection.uploads) {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: fs.readFileSync(file.path) }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: file.body ?? fs.readFileSync(file.path) }),
+    );
     uploaded.push(file.key);
   }
   for (const zip of selection.zips) {
