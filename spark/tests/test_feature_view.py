@@ -154,3 +154,32 @@ def test_derived_window_facts(view):
         "energy_count_12m",
     ]
     assert load_compiled_view(VIEW_FILE) == view
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--run-id", "run:1", r"--run-id 'run:1' must match \^\[A-Za-z0-9\]"),
+        ("--run-id", "r" * 65, "--run-id 'r+' must match"),
+        ("--keyspace", "Feature-Store", r"--keyspace 'Feature-Store' must match \^\[a-z\]"),
+    ],
+)
+def test_job_checks_its_names_with_the_compiled_patterns(spark, tmp_path, flag, value, message):
+    """The job has no run-id or identifier rule of its own: load_view checks them against the view."""
+    from jobs import job_args
+
+    from feature_store import job
+    from feature_store.raw_input import InputError
+
+    argv = job_args(tmp_path, [str(tmp_path / "in.csv")])
+    argv[argv.index(flag) + 1] = value
+    with pytest.raises(InputError, match=message):
+        job.load_view(spark, job.parse_args(argv))
+
+
+def test_job_loads_the_compiled_view_it_is_given(spark, tmp_path, view):
+    from jobs import job_args
+
+    from feature_store import job
+
+    assert job.load_view(spark, job.parse_args(job_args(tmp_path, [str(tmp_path / "in.csv")]))) == view
