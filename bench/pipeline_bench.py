@@ -28,7 +28,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCAL = os.environ.get("FEATURE_STORE_LOCAL_DIR", os.path.join(ROOT, ".local"))
 WORK = os.path.join(LOCAL, "bench", "pipeline")
-VIEW_FILE = os.path.join(ROOT, "resources", "feature-views", "energy.yml")
+# The job reads the view compiled (scripts/compile-views.ts); main() compiles it first.
+COMPILED_VIEWS_DIR = os.path.join(LOCAL, "compiled-views")
+VIEW_FILE = os.path.join(COMPILED_VIEWS_DIR, "energy.json")
 KEYSPACE = "bench_pipeline"
 BASELINE_TABLE = "energy_history_baseline"
 ANCHOR = "2014-02-28"
@@ -128,14 +130,14 @@ def reset_keyspace() -> None:
     sys.path.insert(0, os.path.join(ROOT, "spark"))
     from cassandra.cluster import Cluster
 
-    from feature_store.feature_view import create_keyspace_cql, load_feature_view_file
+    from feature_store.feature_view import load_compiled_view
 
-    view = load_feature_view_file(VIEW_FILE)
+    view = load_compiled_view(VIEW_FILE)
     cluster = Cluster(["127.0.0.1"], port=9042, protocol_version=5)
     session = cluster.connect()
     session.default_timeout = 120
     session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
-    session.execute(create_keyspace_cql(KEYSPACE))
+    session.execute(view.create_keyspace_cql(KEYSPACE))
     session.execute(view.create_table_cql(KEYSPACE))
     # The seed's online table: the full history, one row per (id, day).
     columns = ",\n".join(f"  {c.name} {c.cql_type}" for c in view.online_columns()[2:-1])
@@ -192,10 +194,10 @@ def baseline_app(raw: str, offline: str) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
 
-    from feature_store.feature_view import load_feature_view_file
+    from feature_store.feature_view import load_compiled_view
     from feature_store.session import SessionSettings, build_spark_session
 
-    view = load_feature_view_file(VIEW_FILE)
+    view = load_compiled_view(VIEW_FILE)
     spark = build_spark_session(SessionSettings(app_name="pipeline-bench-baseline"))
     schema = StructType(
         [StructField("household_id", StringType()), StructField("day", DateType())]
@@ -243,6 +245,11 @@ def main() -> int:
 
     full, day, full_rows, day_rows = generate(args.households)
     subprocess.run(["rm", "-rf", os.path.join(WORK, "offline"), os.path.join(WORK, "baseline-offline")], check=True)
+    subprocess.run(
+        [os.path.join(ROOT, "node_modules", ".bin", "tsx"), "scripts/compile-views.ts", "--out", COMPILED_VIEWS_DIR],
+        cwd=ROOT,
+        check=True,
+    )
     reset_keyspace()
     env = dict(os.environ)
     env["PYSPARK_PYTHON"] = os.path.join(LOCAL, "venv", "bin", "python")  # also how spark-submit finds SPARK_HOME

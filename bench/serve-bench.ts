@@ -21,14 +21,12 @@ import {
 } from "../functions/commons/cassandra-online-store.js";
 import { readConfig } from "../functions/commons/config.js";
 import { type FeatureView, loadFeatureViewFile } from "../functions/commons/feature-view.js";
+import { identifierSchema } from "../functions/commons/identifiers.js";
 import { createKeyspaceCql, createTableCql, onlineColumns } from "../functions/commons/online-schema.js";
 
 const settings = readConfig(
   z.object({
-    BENCH_KEYSPACE: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,47}$/)
-      .default("feature_store_bench"),
+    BENCH_KEYSPACE: identifierSchema.default("feature_store_bench"),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
     BENCH_ENTITIES: z.coerce.number().int().min(10).max(100_000).default(5560),
     BENCH_HISTORY_DAYS: z.coerce.number().int().min(1).max(2000).default(630),

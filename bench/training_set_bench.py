@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -28,11 +29,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 import training_set_job
-from feature_store.feature_view import load_feature_view_file
+from feature_store.feature_view import load_compiled_view
 from feature_store.offline_store import ensure_table
 from feature_store.session import SessionSettings, build_spark_session, local_jars
 
-VIEW_FILE = ROOT / "resources/feature-views/energy.yml"
+# The job reads the view compiled (scripts/compile-views.ts); main() compiles it first.
+COMPILED_VIEWS_DIR = ROOT / ".local/compiled-views"
+VIEW_FILE = COMPILED_VIEWS_DIR / "energy.json"
 FIRST_DAY = "2011-11-23"
 
 
@@ -56,7 +59,7 @@ def generate_offline(spark: SparkSession, uri: str, entities: int, days: int) ->
     """One row per (household, day) from a per-household start day (households join the trial
     over time, as in the seed data), with every feature column of the energy view, in the feature
     job's own table layout (offline_store.ensure_table: month partitions, bookkeeping columns)."""
-    view = load_feature_view_file(str(VIEW_FILE))
+    view = load_compiled_view(str(VIEW_FILE))
     grid = spark.range(0, entities * days, numPartitions=8)
     household = (F.col("id") / days).cast("long")
     day_index = F.col("id") % days
@@ -157,6 +160,11 @@ def main() -> None:
     parser.add_argument("--preserve-order", action="store_true", help="time the input-order variant")
     args = parser.parse_args()
 
+    subprocess.run(
+        [str(ROOT / "node_modules/.bin/tsx"), "scripts/compile-views.ts", "--out", str(COMPILED_VIEWS_DIR)],
+        cwd=ROOT,
+        check=True,
+    )
     work = Path(args.work_dir)
     offline, events = work / "offline", work / f"events-{args.events}"
     spark = session(args.driver_memory, args.shuffle_partitions)

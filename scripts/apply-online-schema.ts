@@ -5,6 +5,7 @@ import { Client } from "cassandra-driver";
 import { z } from "zod";
 import { readConfig } from "../functions/commons/config.js";
 import { DEFAULT_FEATURE_VIEWS_DIR, loadFeatureViews } from "../functions/commons/feature-view.js";
+import { identifierSchema } from "../functions/commons/identifiers.js";
 import { applyOnlineSchema, IncompatibleOnlineSchemaError } from "./cassandra/online-schema-migration.js";
 
 const config = readConfig(
@@ -12,10 +13,7 @@ const config = readConfig(
     CASSANDRA_CONTACT_POINTS: z.string().default("127.0.0.1"),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
     CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
-    KEYSPACE: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier")
-      .default("feature_store"),
+    KEYSPACE: identifierSchema.default("feature_store"),
     FEATURE_VIEWS_DIR: z.string().min(1).default(DEFAULT_FEATURE_VIEWS_DIR),
     CASSANDRA_REPLICATION_FACTOR: z.coerce.number().int().min(1).default(1),
   }),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs a Spark job of this project locally exactly as EMR runs it: the venv's spark-submit, the local jar set
 # (.local/jars/spark, no downloads), the feature_store package on the Python path, Delta configured.
-#   scripts/spark-submit.sh --view energy --input data/raw.csv --mode full --feature-view resources/feature-views/energy.yml \
+#   scripts/spark-submit.sh --view energy --input data/raw.csv --mode full --feature-view .local/compiled-views/energy.json \
 #     --offline-uri .local/offline --rejects-uri .local/rejects/energy/r1 --summary-uri .local/runs/r1.json --run-id r1
+#   (compile the views first: npm run views:compile)
 # A first argument ending in .py picks another job, e.g. the training sets:
 #   scripts/spark-submit.sh spark/training_set_job.py --events labels.csv --events-format csv ...
 # Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]).

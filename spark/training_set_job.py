@@ -3,7 +3,7 @@ set (Parquet or Delta) and a JSON manifest recording the Delta version read per 
 
     spark-submit spark/training_set_job.py --events <uri> --events-format csv|parquet|delta \
       --entity-column household_id --event-time-column label_time \
-      --view energy --feature-view <energy.yml uri> --offline-uri <uri> \
+      --view energy --feature-view <compiled energy.json uri> --offline-uri <uri> \
       --output <uri> --output-format parquet|delta --manifest-uri <uri> \
       [--same-day] [--max-age-days energy=30] [--version energy=3 | --versions-from <manifest>]
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
-from feature_store.feature_view import FeatureViewError, parse_feature_view_text
+from feature_store.feature_view import FeatureViewError, parse_compiled_view
 from feature_store.session import SessionSettings, build_spark_session
 from feature_store.storage import InputNotFoundError, read_text, write_text
 from feature_store.training_set import (
@@ -60,7 +60,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--feature-view",
         action="append",
         required=True,
-        help="feature-view file URI, one per --view, in the same order",
+        help="compiled feature-view (JSON) URI, one per --view, in the same order",
     )
     parser.add_argument("--offline-uri", required=True, help="offline store root (<root>/<view>)")
     parser.add_argument("--output", required=True, help="training-set output URI (overwritten)")
@@ -129,12 +129,12 @@ def read_events(spark: SparkSession, uri: str, fmt: str, version: int | None) ->
 
 
 def load_views(spark: SparkSession, names: Sequence[str], uris: Sequence[str]) -> tuple[list[ViewSpec], dict[str, str]]:
-    """Parses and validates each view file (the same rules as the feature job); returns the specs
-    and a content fingerprint per view file, recorded in the manifest."""
+    """Reads each compiled view (as the feature job does); returns the specs and a content
+    fingerprint per compiled view, recorded in the manifest."""
     specs, fingerprints = [], {}
     for name, uri in zip(names, uris, strict=True):
         text = read_text(spark, uri)
-        spec = as_view_spec(parse_feature_view_text(text, uri))
+        spec = as_view_spec(parse_compiled_view(text, uri))
         if spec.name != name:
             raise TrainingSetError(f"--view {name} was given the file of view {spec.name!r}: {uri}")
         specs.append(spec)

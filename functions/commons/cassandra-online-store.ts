@@ -6,9 +6,10 @@ import { Client, type ClientOptions, errors, policies, types } from "cassandra-d
 import { z } from "zod";
 import { StoreUnavailableError } from "./errors.js";
 import type { FeatureView, SourceType } from "./feature-view.js";
+import { identifierSchema } from "./identifiers.js";
 import type { FeatureValue, OnlineRow, OnlineStore } from "./online-store.js";
 
-const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier");
+const identifier = identifierSchema;
 const positiveMs = (fallback: number) => z.coerce.number().int().min(1).max(60_000).default(fallback);
 
 /** Environment settings of the online store; read once through readConfig at module scope. */

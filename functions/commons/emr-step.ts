@@ -3,6 +3,7 @@
 // can run exactly the same arguments with a local spark-submit, and so tests can assert the
 // requests without any AWS client.
 import type { RunJobFlowCommandInput, StepConfig } from "@aws-sdk/client-emr";
+import { compiledViewFileName } from "./compiled-view.js";
 
 export const JOB_MODES = ["full", "incremental"] as const;
 export type JobMode = (typeof JOB_MODES)[number];
@@ -37,12 +38,13 @@ export interface SparkJobLocations {
  */
 export const ARTIFACT_KEYS = {
   jobScript: "spark/feature_job.py",
-  /** Bootstrap action installing the job's Python libraries (numpy, pandas, pyarrow, PyYAML). */
+  /** Bootstrap action installing the job's Python libraries (numpy, pandas, pyarrow). */
   pythonBootstrap: "spark/bootstrap-python.sh",
   trainingSetScript: "spark/training_set_job.py",
   pyFiles: "spark/feature_store.zip",
   driverProfile: `spark/${DRIVER_PROFILE_FILE}`,
   jarDirs: ["spark/jars/spark/", "spark/jars/emr/"],
+  /** Compiled views (compiled-view.ts), `<view>.json`: the job's --feature-view. */
   featureViewsPrefix: "feature-views/",
   emrLogsPrefix: "emr-logs/",
 } as const;
@@ -67,7 +69,7 @@ export function s3JobLocations(options: {
     pyFiles: `${artifacts}/${ARTIFACT_KEYS.pyFiles}`,
     driverProfile: `${artifacts}/${ARTIFACT_KEYS.driverProfile}`,
     jars: ARTIFACT_KEYS.jarDirs.map((dir) => `${artifacts}/${dir}*.jar`),
-    featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${view}.yml`,
+    featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${compiledViewFileName(view)}`,
     offlineUri: `${offline}/${OFFLINE_KEYS.delta}`,
     rejectsUri: (view, runId) => `${offline}/${OFFLINE_KEYS.rejects}${view}/${runId}`,
     summaryUri: (view, runId) => `${offline}/${OFFLINE_KEYS.runs}${view}/${runId}/summary.json`,
@@ -289,7 +291,7 @@ export function s3TrainingSetLocations(options: {
     jobScript: `${artifacts}/${ARTIFACT_KEYS.trainingSetScript}`,
     pyFiles: `${artifacts}/${ARTIFACT_KEYS.pyFiles}`,
     jars: ARTIFACT_KEYS.jarDirs.slice(0, 1).map((dir) => `${artifacts}/${dir}*.jar`),
-    featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${view}.yml`,
+    featureView: (view) => `${artifacts}/${ARTIFACT_KEYS.featureViewsPrefix}${compiledViewFileName(view)}`,
     offlineUri: `${offline}/${OFFLINE_KEYS.delta}`,
     outputUri: (name, runId) => `${runPrefix(name, runId)}/data`,
     manifestUri: (name, runId) => `${runPrefix(name, runId)}/manifest.json`,

@@ -2,6 +2,7 @@
 // bucket names, keyspace and the EMR placement. Read once per process through readConfig.
 import { z } from "zod";
 import { readConfig } from "./config.js";
+import { identifierSchema } from "./identifiers.js";
 
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name");
 const positiveInt = z.coerce.number().int().positive();
@@ -15,7 +16,7 @@ export const featureJobConfigSchema = z.object({
   RAW_BUCKET: bucketName,
   OFFLINE_BUCKET: bucketName,
   ARTIFACTS_BUCKET: bucketName,
-  KEYSPACE: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier"),
+  KEYSPACE: identifierSchema,
   /** A long-running cluster to add steps to; unset or empty starts a transient cluster per job. */
   EMR_CLUSTER_ID: optionalText.pipe(
     z

@@ -1,10 +1,12 @@
-// Feature views: the one source of truth for what a view's features are, their types, and the
-// online table that holds them. Loaded from resources/feature-views/<view>.yml by the functions,
-// the schema generators and (through its own reader of the same file) the Spark job.
+// Feature views: the one source of truth for what a view's features are, their types, the value
+// rules of its raw rows, and the online table that holds them. Loaded and validated here, and only
+// here, from resources/feature-views/<view>.yml: the functions and the schema generators use the
+// result directly, the Spark job gets it compiled to JSON (compiled-view.ts).
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { identifierSchema } from "./identifiers.js";
 
 /** Column types a raw file may declare. */
 export const SOURCE_TYPES = ["double", "int", "bigint", "string"] as const;
@@ -17,12 +19,29 @@ export type Aggregate = (typeof AGGREGATES)[number];
 /** Online-table columns that every view has besides its features. */
 export const RESERVED_COLUMNS = ["entity_id", "feature_date", "updated_at"] as const;
 
-// Lower-case identifiers are valid, unquoted, in CQL, Spark SQL and Delta alike.
-const identifier = z
-  .string()
-  .regex(/^[a-z][a-z0-9_]{0,47}$/, "must be lower-case letters, digits and _, starting with a letter");
+const identifier = identifierSchema;
 
-const sourceColumnSchema = z.strictObject({ name: identifier, type: z.enum(SOURCE_TYPES) });
+/** Days after the job's today (UTC) a row may be dated when a view does not say. */
+export const DEFAULT_MAX_FUTURE_DAYS = 1;
+
+// `min`/`max` bound the values of a numeric column (inclusive); rows outside are rejected
+// `out_of_range` by the job. zod 4's number() refuses NaN and ±Infinity.
+const sourceColumnSchema = z
+  .strictObject({
+    name: identifier,
+    type: z.enum(SOURCE_TYPES),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
+  .superRefine((column, ctx) => {
+    const bounded = column.min !== undefined || column.max !== undefined;
+    if (bounded && column.type === "string") {
+      ctx.addIssue({ code: "custom", message: `min/max apply to numeric columns only, not ${column.type}` });
+    }
+    if (column.min !== undefined && column.max !== undefined && column.min > column.max) {
+      ctx.addIssue({ code: "custom", message: `min ${column.min} is greater than max ${column.max}` });
+    }
+  });
 
 const passthroughFeatureSchema = z.strictObject({ name: identifier, passthrough: identifier });
 const aggregateFeatureSchema = z.strictObject({
@@ -35,13 +54,16 @@ const aggregateFeatureSchema = z.strictObject({
 const featureViewFileSchema = z.strictObject({
   name: identifier,
   description: z.string().min(1),
-  version: z.number().int().min(1),
   entity: z.strictObject({
     column: identifier,
     type: z.literal("string"),
     id_pattern: z.string().min(1),
   }),
-  event_date: z.strictObject({ column: identifier, format: z.literal("yyyy-MM-dd") }),
+  event_date: z.strictObject({
+    column: identifier,
+    format: z.literal("yyyy-MM-dd"),
+    max_future_days: z.number().int().min(0).default(DEFAULT_MAX_FUTURE_DAYS),
+  }),
   source: z.strictObject({ columns: z.array(sourceColumnSchema).min(1) }),
   features: z.array(z.union([passthroughFeatureSchema, aggregateFeatureSchema])).min(1),
   online: z.strictObject({
@@ -51,6 +73,14 @@ const featureViewFileSchema = z.strictObject({
 });
 
 export type FeatureViewFile = z.infer<typeof featureViewFileSchema>;
+
+/** A raw column with its declared bounds (inclusive; absent = unbounded). */
+export interface SourceColumn {
+  readonly name: string;
+  readonly type: SourceType;
+  readonly min?: number;
+  readonly max?: number;
+}
 
 /** A feature with its resolved output type. */
 export interface FeatureDefinition {
@@ -68,9 +98,11 @@ export interface FeatureView {
   readonly entityColumn: string;
   readonly entityIdPattern: RegExp;
   readonly eventDateColumn: string;
+  /** Rows dated after the job's today (UTC) plus this many days are rejected `future_date`. */
+  readonly maxFutureDays: number;
   /** Raw CSV header, in order: entity, date, then the source columns. */
   readonly rawHeader: readonly string[];
-  readonly sourceColumns: ReadonlyArray<{ name: string; type: SourceType }>;
+  readonly sourceColumns: readonly SourceColumn[];
   readonly features: readonly FeatureDefinition[];
   readonly featureNames: ReadonlySet<string>;
   readonly onlineTable: string;
@@ -167,8 +199,14 @@ export function parseFeatureView(raw: unknown, origin: string): FeatureView {
     entityColumn: file.entity.column,
     entityIdPattern: idPattern,
     eventDateColumn: file.event_date.column,
+    maxFutureDays: file.event_date.max_future_days,
     rawHeader: [file.entity.column, file.event_date.column, ...file.source.columns.map((c) => c.name)],
-    sourceColumns: file.source.columns,
+    sourceColumns: file.source.columns.map(({ name, type, min, max }) => ({
+      name,
+      type,
+      ...(min !== undefined ? { min } : {}),
+      ...(max !== undefined ? { max } : {}),
+    })),
     features,
     featureNames: new Set(features.map((f) => f.name)),
     onlineTable: file.online.table,

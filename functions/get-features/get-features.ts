@@ -3,14 +3,16 @@
 import { z } from "zod";
 import { EntityNotFoundError, InvalidRequestError } from "../commons/errors.js";
 import type { FeatureView } from "../commons/feature-view.js";
+import { IDENTIFIER_PATTERN } from "../commons/identifiers.js";
 import type { FeatureValue, OnlineRow, OnlineStore } from "../commons/online-store.js";
 
 export const MAX_BATCH_IDS = 100;
 export const MAX_VIEWS_PER_READ = 10;
 const MAX_ENTITY_ID_LENGTH = 64;
 // Only names that could be a view or feature (CQL identifiers) are echoed back in error messages.
-const NAME = /^[a-z][a-z0-9_]{0,47}$/;
-const QUALIFIED_FEATURE = /^([a-z][a-z0-9_]{0,47})\.([a-z][a-z0-9_]{0,47})$/;
+const NAME = IDENTIFIER_PATTERN;
+const IDENTIFIER_BODY = IDENTIFIER_PATTERN.source.slice(1, -1);
+const QUALIFIED_FEATURE = new RegExp(`^(${IDENTIFIER_BODY})\\.(${IDENTIFIER_BODY})$`);
 
 const projectionSchema = z.array(z.string()).min(1, "features must name at least one feature").max(200);
 

@@ -14,16 +14,15 @@ import {
 import { InvalidRequestError } from "../commons/errors.js";
 import type { FeatureJobConfig } from "../commons/feature-job-config.js";
 import type { FeatureView } from "../commons/feature-view.js";
+import { runIdSchema } from "../commons/identifiers.js";
 import { parseS3Uri } from "../commons/s3-object.js";
 import { startEmrStep } from "./start-emr-step.js";
-
-export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export const featureJobRequestSchema = z.strictObject({
   view: z.string().min(1).max(64),
   inputs: z.array(z.string().min(1).max(1100)).min(1).max(500),
   mode: z.enum(JOB_MODES),
-  runId: z.string().regex(RUN_ID_PATTERN, "must be 1-64 letters, digits, _ . -").optional(),
+  runId: runIdSchema.optional(),
 });
 
 export type FeatureJobRequest = z.infer<typeof featureJobRequestSchema>;

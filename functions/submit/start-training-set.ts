@@ -14,9 +14,10 @@ import {
 import { InvalidRequestError } from "../commons/errors.js";
 import type { FeatureJobConfig } from "../commons/feature-job-config.js";
 import type { FeatureView } from "../commons/feature-view.js";
+import { runIdSchema } from "../commons/identifiers.js";
 import { parseS3Uri } from "../commons/s3-object.js";
 import { startEmrStep } from "./start-emr-step.js";
-import { type FeatureJobDependencies, newRunId, RUN_ID_PATTERN } from "./start-feature-job.js";
+import { type FeatureJobDependencies, newRunId } from "./start-feature-job.js";
 
 /** Events in the raw bucket live under this prefix (raw/ would trigger ingest on every upload). */
 export const RAW_EVENTS_PREFIX = "labels/";
@@ -46,7 +47,7 @@ export const trainingSetRequestSchema = z.strictObject({
   versions: perView.optional(),
   versionsFrom: z.string().min(1).max(1100).optional(),
   outputFormat: z.enum(TRAINING_SET_FORMATS).default("parquet"),
-  runId: z.string().regex(RUN_ID_PATTERN, "must be 1-64 letters, digits, _ . -").optional(),
+  runId: runIdSchema.optional(),
 });
 
 export type TrainingSetRequest = z.infer<typeof trainingSetRequestSchema>;

@@ -1,6 +1,7 @@
 // Serverless plugin: after `sls deploy`, ships what the EMR step needs to the artifacts bucket
 // (the layout docs/SPARK_JOB.md and functions/commons/emr-step.ts name): the job scripts, the
-// feature_store package as a zip, the Keyspaces driver profile, the jars and the feature views.
+// feature_store package as a zip, the Keyspaces driver profile, the jars and the feature views,
+// compiled to the JSON the job reads (functions/commons/compiled-view.ts; the YAML is not shipped).
 // Keys under the managed prefixes that are no longer shipped are deleted, because the step picks
 // jars up by glob and a stale jar would end up on the classpath. Before `sls remove` it empties
 // the bucket so CloudFormation can delete it. `sls upload-artifacts` re-uploads by hand.
@@ -22,7 +23,7 @@ const ARTIFACT_SOURCES = [
     key: "spark/keyspaces-application.conf",
     render: (text, { region }) => renderKeyspacesProfile(region, text),
   },
-  { kind: "dir", source: "resources/feature-views", pattern: /\.ya?ml$/, prefix: "feature-views/" },
+  { kind: "views", source: "resources/feature-views", prefix: "feature-views/" },
   {
     kind: "dir",
     source: ".local/jars/spark",
@@ -61,9 +62,24 @@ function listFilesRecursively(dir) {
   return out;
 }
 
+/** Validates and compiles every view of a directory, by the TypeScript loader (one set of rules). */
+function compileViews(dir) {
+  const tsx = require("tsx/cjs/api");
+  const { loadFeatureViews } = tsx.require("../../functions/commons/feature-view.ts", __filename);
+  const { compiledViewFileName, compiledViewJson } = tsx.require(
+    "../../functions/commons/compiled-view.ts",
+    __filename,
+  );
+  return [...loadFeatureViews(dir).values()].map((view) => ({
+    name: compiledViewFileName(view.name),
+    body: compiledViewJson(view),
+  }));
+}
+
 /**
- * Resolves ARTIFACT_SOURCES against a project root: `uploads` (local file -> key), `zips`
- * (key -> files with their names inside the zip) and `missing` (what to fix before deploying).
+ * Resolves ARTIFACT_SOURCES against a project root: `uploads` (key <- a local `path`, or a
+ * generated `body`), `zips` (key -> files with their names inside the zip) and `missing` (what
+ * to fix before deploying).
  */
 function selectArtifacts(root) {
   const uploads = [];
@@ -85,6 +101,17 @@ function selectArtifacts(root) {
         : [];
       if (files.length === 0) missing.push(`${spec.source}/*${hint}`);
       for (const name of files) uploads.push({ path: path.join(source, name), key: `${spec.prefix}${name}` });
+    } else if (spec.kind === "views") {
+      if (!fs.existsSync(source)) {
+        missing.push(`${spec.source}/*.yml`);
+        continue;
+      }
+      try {
+        for (const view of compileViews(source))
+          uploads.push({ body: view.body, key: `${spec.prefix}${view.name}` });
+      } catch (error) {
+        missing.push(`${spec.source}: ${error.message}`);
+      }
     } else {
       const base = path.basename(source);
       const entries = fs.existsSync(source)
@@ -152,9 +179,9 @@ async function uploadArtifacts(s3, bucket, root, context) {
   }
   const uploaded = [];
   for (const file of selection.uploads) {
-    const body = file.render
-      ? file.render(fs.readFileSync(file.path, "utf8"), context ?? {})
-      : fs.readFileSync(file.path);
+    const body =
+      file.body ??
+      (file.render ? file.render(fs.readFileSync(file.path, "utf8"), context ?? {}) : fs.readFileSync(file.path));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: body }));
     uploaded.push(file.key);
   }

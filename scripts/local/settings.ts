@@ -3,11 +3,12 @@
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { readConfig } from "../../functions/commons/config.js";
+import { identifierSchema } from "../../functions/commons/identifiers.js";
 
 export const ROOT = resolve(__dirname, "../..");
 
 const port = z.coerce.number().int().min(0).max(65_535);
-const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "must be a lower-case CQL identifier");
+const identifier = identifierSchema;
 const bucketPrefix = z.string().regex(/^[a-z0-9][a-z0-9-]{1,40}$/, "must be a short bucket-name prefix");
 
 export const localSettingsSchema = z.object({
@@ -44,6 +45,8 @@ export interface LocalPaths {
   readonly venvPython: string;
   readonly motoServer: string;
   readonly featureViewsDir: string;
+  /** The views compiled for the job (functions/commons/compiled-view.ts), as the deploy ships them. */
+  readonly compiledViewsDir: string;
   /** The running stack's endpoints, for `npm run local:upload`. */
   readonly stackFile: string;
 }
@@ -66,6 +69,7 @@ export function localPaths(settings: LocalSettings, pipelineName = "pipeline"): 
     venvPython: join(localDir, "venv/bin/python"),
     motoServer: join(localDir, "venv/bin/moto_server"),
     featureViewsDir: join(ROOT, "resources/feature-views"),
+    compiledViewsDir: join(localDir, "compiled-views"),
     stackFile: join(pipelineDir, "stack.json"),
   };
 }

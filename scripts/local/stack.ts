@@ -5,6 +5,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { writeCompiledViews } from "../../functions/commons/compiled-view.js";
+import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
 import { CassandraEngine, MotoEngine, type Say } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
@@ -154,6 +156,8 @@ export class LocalStack {
     poller.start();
     this.#undo.push({ name: "ingest poller", run: () => poller.stop() });
 
+    // The job reads views compiled, as the deploy uploads them; step translation points here.
+    writeCompiledViews(loadFeatureViews(paths.featureViewsDir).values(), paths.compiledViewsDir);
     const runner = new JobRunner({
       emr: this.clients.emr,
       s3: this.clients.s3,
@@ -164,6 +168,7 @@ export class LocalStack {
         jarsDir: join(paths.localDir, "jars"),
         // Built by scripts/spark-submit.sh, as the deploy builds spark/feature_store.zip.
         pyFilesZip: join(paths.localDir, "spark/feature_store.zip"),
+        compiledViewsDir: paths.compiledViewsDir,
         offlineDir: paths.offlineDir,
         inputsDir: paths.inputsDir,
         cassandra: {

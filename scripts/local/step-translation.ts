@@ -1,7 +1,7 @@
 // Turns the spark-submit command of an EMR step (functions/commons/emr-step.ts, docs/SPARK_JOB.md)
 // into the same command for this machine. Pure, so it is unit-tested: every s3:// URI becomes a
-// local path (raw inputs are downloaded, artifacts are the repository's files, offline outputs go
-// under the pipeline's offline directory), EMR-only options are dropped (cluster deploy mode, the
+// local path (raw inputs are downloaded, artifacts are the repository's files or the locally
+// compiled feature views, offline outputs go under the pipeline's offline directory), EMR-only options are dropped (cluster deploy mode, the
 // EMR jar set, the Keyspaces driver profile becomes the local Cassandra host and port), and every
 // other option and job argument is kept exactly as the submit function built it.
 import { join } from "node:path";
@@ -11,8 +11,10 @@ import type { LocalBuckets } from "./settings.js";
 
 export interface StepTranslationContext {
   readonly buckets: LocalBuckets;
-  /** The repository: job script and feature views come from here, as `sls deploy` uploads them. */
+  /** The repository: the job script comes from here, as `sls deploy` uploads it. */
   readonly root: string;
+  /** The feature views compiled like the deploy compiles them: feature-views/<view>.json ↔ <dir>/<view>.json. */
+  readonly compiledViewsDir: string;
   /** scripts/setup-jars.sh's output: <jarsDir>/spark/*.jar. */
   readonly jarsDir: string;
   /** The feature_store package zipped like the deploy does (spark/feature_store.zip). */
@@ -59,7 +61,7 @@ function artifactPath(key: string, ctx: StepTranslationContext): string | null {
   if (key === ARTIFACT_KEYS.jobScript) return join(ctx.root, "spark/feature_job.py");
   if (key === ARTIFACT_KEYS.pyFiles) return ctx.pyFilesZip;
   if (key.startsWith(ARTIFACT_KEYS.featureViewsPrefix)) {
-    return join(ctx.root, "resources/feature-views", key.slice(ARTIFACT_KEYS.featureViewsPrefix.length));
+    return join(ctx.compiledViewsDir, key.slice(ARTIFACT_KEYS.featureViewsPrefix.length));
   }
   throw new StepTranslationError(
     `No local counterpart for the artifact s3://${ctx.buckets.artifacts}/${key}`,

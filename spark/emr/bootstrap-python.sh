@@ -1,6 +1,7 @@
 #!/bin/bash
 # EMR bootstrap action: the Python libraries the feature job needs on every node. The rolling
-# max runs with mapInPandas (numpy, pandas, pyarrow on the workers) and the driver reads the
-# feature view with PyYAML. Versions that support EMR 7's Python 3.9; uploaded by `sls deploy`.
+# max runs with mapInPandas (numpy, pandas, pyarrow on the workers); the feature view arrives
+# compiled to JSON, so no YAML library is needed. Versions that support EMR 7's Python 3.9;
+# uploaded by `sls deploy`.
 set -euo pipefail
-sudo python3 -m pip install --quiet "numpy==1.26.4" "pandas==2.2.3" "pyarrow==17.0.0" "PyYAML==6.0.2"
+sudo python3 -m pip install --quiet "numpy==1.26.4" "pandas==2.2.3" "pyarrow==17.0.0"

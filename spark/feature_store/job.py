@@ -8,7 +8,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -20,12 +19,9 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from . import offline_store, online_store, publish_log, raw_input, storage
-from .feature_view import FeatureView, parse_feature_view_text
+from .feature_view import FeatureView, parse_compiled_view
 from .features import compute_features
 from .session import SessionSettings, build_spark_session
-
-_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
 @dataclass(frozen=True)
@@ -67,10 +63,6 @@ def parse_args(argv: list[str]) -> JobArgs:
         help="end the run (exit 124, failure summary) after this long; EMR steps have no timeout of their own",
     )
     ns = parser.parse_args(argv)
-    if not _RUN_ID.match(ns.run_id):
-        parser.error("--run-id must match [A-Za-z0-9_.:-]{1,128}")
-    if not _IDENTIFIER.match(ns.keyspace):
-        parser.error("--keyspace must be a lower-case CQL identifier")
     if not 0 <= ns.max_reject_share <= 1:
         parser.error("--max-reject-share must be between 0 and 1")
     if not 1 <= ns.cassandra_port <= 65535:
@@ -110,9 +102,14 @@ class _Timer:
 
 
 def load_view(spark: SparkSession, args: JobArgs) -> FeatureView:
-    view = parse_feature_view_text(storage.read_text(spark, args.feature_view), args.feature_view)
+    """Reads the compiled view and checks the arguments whose rules it carries (run id, keyspace)."""
+    view = parse_compiled_view(storage.read_text(spark, args.feature_view), args.feature_view)
     if view.name != args.view:
         raise raw_input.InputError(f"--view {args.view} does not match the view file {args.feature_view} ({view.name})")
+    if not view.is_run_id(args.run_id):
+        raise raw_input.InputError(f"--run-id {args.run_id!r} must match {view.run_id_pattern}")
+    if not view.is_identifier(args.cassandra.keyspace):
+        raise raw_input.InputError(f"--keyspace {args.cassandra.keyspace!r} must match {view.identifier_pattern}")
     return view
 
 

@@ -1,23 +1,48 @@
-"""Shared fixtures: one local SparkSession for the whole run (local[2], few shuffle partitions, the
-local jar set, no downloads) and a throw-away Cassandra keyspace for the store tests."""
+"""Shared fixtures: the feature views compiled once per session (by the TypeScript compiler, as the
+deploy does), one local SparkSession for the whole run (local[2], few shuffle partitions, the local jar
+set, no downloads) and a throw-away Cassandra keyspace for the store tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
 
 SPARK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(SPARK_DIR)
-VIEW_FILE = os.path.join(ROOT, "resources", "feature-views", "energy.yml")
+# Filled by pytest_configure before any test module is collected; VIEW_FILE is what the job's
+# --feature-view gets, as on EMR.
+COMPILED_VIEWS_DIR = tempfile.mkdtemp(prefix="sfs-compiled-views-")
+VIEW_FILE = os.path.join(COMPILED_VIEWS_DIR, "energy.json")
 if SPARK_DIR not in sys.path:
     sys.path.insert(0, SPARK_DIR)
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # Keep the test Spark driver on loopback, as scripts/lib.sh does for every script.
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def compile_views(out_dir: str) -> None:
+    """Runs scripts/compile-views.ts (node, through the project's tsx) into out_dir."""
+    tsx = os.path.join(ROOT, "node_modules", ".bin", "tsx")
+    result = subprocess.run(
+        [tsx, "scripts/compile-views.ts", "--out", out_dir], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise pytest.UsageError(f"compiling the feature views failed (exit {result.returncode}):\n{result.stderr}")
+
+
+def pytest_configure(config):
+    compile_views(COMPILED_VIEWS_DIR)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(COMPILED_VIEWS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +72,9 @@ def spark():
 
 @pytest.fixture(scope="session")
 def view():
-    from feature_store.feature_view import load_feature_view_file
+    from feature_store.feature_view import load_compiled_view
 
-    return load_feature_view_file(VIEW_FILE)
+    return load_compiled_view(VIEW_FILE)
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +100,11 @@ def cassandra_session():
 @pytest.fixture
 def make_keyspace(cassandra_session, view):
     """Creates fresh keyspaces with the view's online table (from the generated CQL); drops them afterwards."""
-    from feature_store.feature_view import create_keyspace_cql
-
     created = []
 
     def make() -> str:
         name = f"sfs_spark_test_{uuid.uuid4().hex[:10]}"
-        cassandra_session.execute(create_keyspace_cql(name))
+        cassandra_session.execute(view.create_keyspace_cql(name))
         cassandra_session.execute(view.create_table_cql(name))
         created.append(name)
         return name

@@ -5,13 +5,13 @@ import os
 import pytest
 from conftest import VIEW_FILE
 
-from feature_store.feature_view import load_feature_view_file
+from feature_store.feature_view import load_compiled_view
 from feature_store.offline_store import ensure_table, table_uri
 
 
 @pytest.fixture(scope="module")
 def view():
-    return load_feature_view_file(VIEW_FILE)
+    return load_compiled_view(VIEW_FILE)
 
 
 @pytest.mark.parametrize(

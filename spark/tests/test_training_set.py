@@ -394,7 +394,7 @@ def test_job_arguments_are_checked(bad):
             "--view",
             "energy",
             "--feature-view",
-            "energy.yml",
+            "energy.json",
         ),
         *("--offline-uri", "o", "--output", "out", "--output-format", "parquet"),
         *("--manifest-uri", "m.json"),

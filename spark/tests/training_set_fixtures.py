@@ -8,10 +8,11 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from conftest import VIEW_FILE
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from feature_store.feature_view import load_feature_view_file
+from feature_store.feature_view import load_compiled_view
 from feature_store.offline_store import merge_rows, table_uri, to_table_rows
 from feature_store.training_set import ViewSpec
 
@@ -130,7 +131,7 @@ def rows_of(df: DataFrame) -> list[tuple]:
     return sorted((tuple(r) for r in df.collect()), key=repr)
 
 
-ENERGY_VIEW_FILE = Path(__file__).resolve().parents[2] / "resources/feature-views/energy.yml"
+ENERGY_VIEW_FILE = Path(VIEW_FILE)
 SPARK_TYPES = {"double": T.DoubleType(), "int": T.IntegerType(), "bigint": T.LongType()}
 
 
@@ -138,7 +139,7 @@ def write_full_energy_table(spark: SparkSession, offline_uri: str, households: i
     """Merges rows with every feature of the real energy view into <offline_uri>/energy through the
     feature job's own offline writer (month partitions, bookkeeping columns, MERGE versions).
     Returns (view, the table version written)."""
-    view = load_feature_view_file(str(ENERGY_VIEW_FILE))
+    view = load_compiled_view(str(ENERGY_VIEW_FILE))
     rng = random.Random(seed)
     schema = T.StructType(
         [

@@ -114,7 +114,7 @@ describe("ingest on moto", () => {
       "--mode",
       "incremental",
       "--feature-view",
-      `s3://${a}/feature-views/energy.yml`,
+      `s3://${a}/feature-views/energy.json`,
       "--offline-uri",
       `s3://${o}/delta`,
       "--rejects-uri",

@@ -134,7 +134,7 @@ describe("submit on moto without a configured cluster", () => {
       "--view",
       "energy",
       "--feature-view",
-      `s3://${buckets.artifacts}/feature-views/energy.yml`,
+      `s3://${buckets.artifacts}/feature-views/energy.json`,
       "--offline-uri",
       `s3://${buckets.offline}/delta`,
       "--output",

@@ -1,17 +1,19 @@
 // Protects what `sls deploy` ships to the artifacts bucket: the file selection (job scripts, the
 // feature_store package as a zip without tests or caches, driver profile, both jar sets, the
-// feature views), refusing to ship an incomplete set, and removing stale jars the step's globs
-// would otherwise pick up.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// feature views compiled to the job's JSON), refusing to ship an incomplete set or an invalid view,
+// and removing stale jars the step's globs would otherwise pick up.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import JSZip from "jszip";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { compiledViewJson } from "../../functions/commons/compiled-view.js";
 import { ARTIFACT_KEYS } from "../../functions/commons/emr-step.js";
+import { loadFeatureViewFile } from "../../functions/commons/feature-view.js";
 
 interface Selection {
-  uploads: Array<{ path: string; key: string }>;
+  uploads: Array<{ path?: string; body?: string; key: string }>;
   zips: Array<{ key: string; entries: Array<{ path: string; name: string }> }>;
   missing: string[];
 }
@@ -54,7 +56,7 @@ function completeProject() {
     "spark/conf/keyspaces-application.conf",
     'contact-points = [ "cassandra.@AWS_REGION@.amazonaws.com:9142" ]',
   );
-  write("resources/feature-views/energy.yml", "name: energy");
+  write("resources/feature-views/energy.yml", readFileSync("resources/feature-views/energy.yml", "utf8"));
   write("resources/feature-views/README.md");
   write(".local/jars/spark/delta-spark_2.12-3.3.2.jar");
   write(".local/jars/spark/.pom.sha256");
@@ -76,7 +78,7 @@ describe("artifact selection", () => {
       "spark/bootstrap-python.sh",
       "spark/training_set_job.py",
       "spark/keyspaces-application.conf",
-      "feature-views/energy.yml",
+      "feature-views/energy.json",
       "spark/jars/spark/delta-spark_2.12-3.3.2.jar",
       "spark/jars/emr/aws-sigv4-auth-cassandra-java-driver-plugin-4.0.9.jar",
     ]);
@@ -97,10 +99,33 @@ describe("artifact selection", () => {
       "spark/training_set_job.py",
       "spark/feature_store/__init__.py",
       "spark/conf/keyspaces-application.conf",
-      "resources/feature-views/*",
+      "resources/feature-views/*.yml",
       ".local/jars/spark/* (run scripts/setup-jars.sh)",
       ".local/jars/emr/* (run scripts/setup-jars.sh)",
     ]);
+  });
+
+  it("ships each view compiled, byte for byte what the compiler writes, and never the YAML", () => {
+    completeProject();
+    const { uploads } = plugin.selectArtifacts(root);
+    const views = uploads.filter((u) => u.key.startsWith(ARTIFACT_KEYS.featureViewsPrefix));
+    expect(views.map((u) => u.key)).toEqual(["feature-views/energy.json"]);
+    expect(views[0]?.body).toBe(compiledViewJson(loadFeatureViewFile("resources/feature-views/energy.yml")));
+    expect(JSON.parse(views[0]?.body ?? "{}").compiled_view_version).toBe(1);
+  });
+
+  it("refuses to ship an invalid view, naming the file and the rule", () => {
+    completeProject();
+    const text = readFileSync("resources/feature-views/energy.yml", "utf8");
+    write(
+      "resources/feature-views/energy.yml",
+      text.replace("energy_count, type: int, min: 0,", "energy_count, type: int, min: 2000,"),
+    );
+    const { missing } = plugin.selectArtifacts(root);
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatch(
+      /^resources\/feature-views: Invalid feature view .*energy\.yml: .*min 2000 is greater than max 1440/,
+    );
   });
 
   it("ships both job scripts at the keys the EMR steps run", () => {

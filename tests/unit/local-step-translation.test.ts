@@ -10,6 +10,7 @@ const buckets = { raw: "fs-raw", offline: "fs-offline", artifacts: "fs-artifacts
 const ctx = {
   buckets,
   root: "/repo",
+  compiledViewsDir: "/repo/.local/compiled-views",
   jarsDir: "/repo/.local/jars",
   pyFilesZip: "/repo/.local/pipeline/artifacts/spark/feature_store.zip",
   offlineDir: "/repo/.local/pipeline/offline",
@@ -57,7 +58,7 @@ describe("translateStepArgs", () => {
       "--mode",
       "incremental",
       "--feature-view",
-      "/repo/resources/feature-views/energy.yml",
+      "/repo/.local/compiled-views/energy.json",
       "--offline-uri",
       "/repo/.local/pipeline/offline/delta",
       "--rejects-uri",

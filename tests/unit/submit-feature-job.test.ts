@@ -51,7 +51,7 @@ const EXPECTED_ARGS = [
   "--mode",
   "full",
   "--feature-view",
-  "s3://fs-artifacts/feature-views/energy.yml",
+  "s3://fs-artifacts/feature-views/energy.json",
   "--offline-uri",
   "s3://fs-offline/delta",
   "--rejects-uri",

@@ -65,7 +65,7 @@ const EXPECTED_ARGS = [
   "--view",
   "energy",
   "--feature-view",
-  "s3://fs-artifacts/feature-views/energy.yml",
+  "s3://fs-artifacts/feature-views/energy.json",
   "--offline-uri",
   "s3://fs-offline/delta",
   "--output",
@@ -108,11 +108,11 @@ describe("training-set spark-submit arguments", () => {
       "--view",
       "energy",
       "--feature-view",
-      "s3://a/feature-views/energy.yml",
+      "s3://a/feature-views/energy.json",
       "--view",
       "weather",
       "--feature-view",
-      "s3://a/feature-views/weather.yml",
+      "s3://a/feature-views/weather.json",
     ]);
     expect(args.slice(-4)).toEqual(["--max-age-days", "energy=7", "--max-age-days", "weather=2"]);
   });

@@ -1,0 +1,22 @@
+// The name rules every part shares, defined once on the TypeScript side. The compiled feature view
+// (compiled-view.ts) carries both patterns to the Spark job, so Python has no copy of its own.
+import { z } from "zod";
+
+/**
+ * Lower-case identifiers are valid, unquoted, in CQL, Spark SQL and Delta alike: views, features,
+ * columns, online tables, keyspaces.
+ */
+export const IDENTIFIER_PATTERN = /^[a-z][a-z0-9_]{0,47}$/;
+export const identifierSchema = z
+  .string()
+  .regex(IDENTIFIER_PATTERN, "must be lower-case letters, digits and _, starting with a letter (at most 48)");
+
+/**
+ * A run id names S3 prefixes (rejects/, runs/, training-sets/), EMR step names and tags, and Delta
+ * commit metadata: no ':' (a Hadoop path would read it as a scheme), at most 64 characters (an EMR
+ * tag value allows 256), starting with a letter or digit.
+ */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const runIdSchema = z
+  .string()
+  .regex(RUN_ID_PATTERN, "must be 1-64 letters, digits, _ . -, starting with a letter or digit");
