@@ -133,12 +133,15 @@ async function getVector(id: string): Promise<{ status: number; body: ServedVect
   return { status: response.status, body: JSON.parse(response.body) as ServedVector };
 }
 
-/** Uploads a file and follows it to its ingest outcome (and, when started, its job). */
+/** Uploads a file and follows it to its ingest outcome (and, when queued, through its run). */
 async function putThrough(file: string) {
   const uploaded = await stack.upload(file);
   const outcome = await stack.waitForIngest(uploaded.key, uploaded.seq, 120_000);
   let step: StepRecord | undefined;
-  if (outcome.outcome === "started") step = await stack.runner.waitForRun(outcome.runId, 600_000);
+  if (outcome.outcome === "queued") {
+    const item = await stack.waitForFile("energy", outcome.fileId, 600_000);
+    step = await stack.runner.waitForRun(item.runId ?? "", 60_000);
+  }
   return { uploaded, outcome, step };
 }
 
@@ -191,7 +194,7 @@ afterAll(async () => {
 describe("local pipeline, end to end", () => {
   it("puts a raw CSV through ingest and the Spark job into both stores and serves the expected vector", async () => {
     const { outcome, step } = await putThrough(seedFile);
-    expect(outcome.outcome).toBe("started");
+    expect(outcome.outcome).toBe("queued");
     expect(step?.state, step?.error).toBe("COMPLETED");
 
     // The summary is where the EMR job would have written it, in the offline bucket.
@@ -268,7 +271,7 @@ describe("local pipeline, end to end", () => {
     const entity = laterRows[0]?.id as string;
     const started = Date.now();
     const { outcome, step } = await putThrough(later);
-    expect(outcome.outcome).toBe("started");
+    expect(outcome.outcome).toBe("queued");
     expect(step?.state, step?.error).toBe("COMPLETED");
 
     const served = await getVector(entity);
