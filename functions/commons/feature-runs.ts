@@ -156,11 +156,16 @@ export async function startNextRun(
     if ((lock.leaseUntil ?? 0) > now(deps).getTime()) return { status: "busy", runId: lock.runId };
     return takeOver(view, lock, deps);
   }
-  const files = (await queuedFiles(deps.ledger, view)).slice(0, deps.config.MAX_FILES_PER_RUN);
-  if (files.length === 0) return { status: "idle" };
+  if ((await queuedFiles(deps.ledger, view)).length === 0) return { status: "idle" };
   const runId = freshRunId(deps);
   if (!(await acquireLock(view, runId, deps))) {
     return { status: "busy", runId: (await readLock(deps.ledger, view))?.runId };
+  }
+  // Read again under the lock: a list read before it may hold files a run that just ended took.
+  const files = (await queuedFiles(deps.ledger, view)).slice(0, deps.config.MAX_FILES_PER_RUN);
+  if (files.length === 0) {
+    await deps.ledger.update(viewPk(view), LOCK_SK, idleLock(), { equals: { runId } });
+    return { status: "idle" };
   }
   const run: RunItem = {
     view,
