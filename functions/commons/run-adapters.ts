@@ -14,7 +14,11 @@ import { DynamoDbRunLedgerStore } from "./run-ledger-store.js";
 /** The namespace of every run metric (the stack's alarms and dashboard read it). */
 export const RUN_METRICS_NAMESPACE = "FeatureStore";
 
-/** Each metric is flushed at once with its own `view` dimension (one invocation may touch several views). */
+/**
+ * Each metric is flushed at once with exactly one dimension, `view` (one invocation may touch several
+ * views). Powertools adds a `service` dimension by default; it is cleared so the metric is the one the
+ * stack's alarms name (namespace FeatureStore, dimension view), whichever function emits it.
+ */
 export function powertoolsRunMetrics(metrics: Metrics): RunMetrics {
   const emit = (
     name: string,
@@ -23,6 +27,7 @@ export function powertoolsRunMetrics(metrics: Metrics): RunMetrics {
     value: number,
   ) => {
     const single = metrics.singleMetric();
+    single.clearDefaultDimensions();
     single.addDimension("view", view);
     single.addMetric(name, unit, value);
   };
