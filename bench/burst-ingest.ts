@@ -97,9 +97,10 @@ async function main(): Promise<void> {
     paths.root,
   ).path;
   const [entity = ""] = (await csvFacts(lastFile, "household_id", "day")).lastDay.keys();
-  let servedDate: string | undefined;
-  while ((servedDate = await served(entity)) !== lastDay && Date.now() - burstStart < 120_000) {
+  let servedDate = await served(entity);
+  while (servedDate !== lastDay && Date.now() - burstStart < 120_000) {
     await new Promise((r) => setTimeout(r, 500));
+    servedDate = await served(entity);
   }
   const burstSeconds = (Date.now() - burstStart) / 1000;
   const runs = await listRuns(stack.ledger, "energy", 100);
