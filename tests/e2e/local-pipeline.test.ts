@@ -3,12 +3,15 @@
 // Spark job into both stores, and getFeatures serves over HTTP a vector equal to one computed here
 // independently (plain arithmetic over the generated rows). Then a malformed file is quarantined
 // with its report while reads keep succeeding, and a later day's file advances the served vector.
+// Last, a burst of 8 one-day files at once: a few runs, never two at a time (from the run ledger),
+// and every entity served at its latest day.
 // Own keyspace, buckets, moto port and pipeline directory, so it does not clash with other suites.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listRuns } from "../../functions/commons/run-ledger.js";
 import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
 import { captureHandlerOutput } from "../../scripts/local/handler-output.js";
 import type { StepRecord } from "../../scripts/local/job-runner.js";
@@ -282,5 +285,71 @@ describe("local pipeline, end to end", () => {
     expect(served.body.featureDate).toBe(LATER_DAY);
     expectVectorsEqual(served.body.features, expected.features);
     expect(deltaRowCount(join(paths.offlineDir, "delta", "energy"))).toBe(seedRows.length + laterRows.length);
+  });
+
+  it("a burst of 8 one-day files at once takes a few runs, never two at a time, and serves the latest day", async () => {
+    const days = Array.from({ length: 8 }, (_, i) =>
+      new Date(Date.UTC(2014, 2, 2 + i)).toISOString().slice(0, 10),
+    );
+    // Out of order on purpose: the run ledger batches whatever is queued; windows do not care.
+    const files = [...days]
+      .reverse()
+      .map(
+        (day) =>
+          sampleFile(
+            { households: HOUSEHOLDS, start: day, end: day },
+            join(paths.dataDir, "uploads"),
+            paths.venvPython,
+            paths.root,
+          ).path,
+      );
+    const rows = files.flatMap(readRows);
+    const started = Date.now();
+    const uploads = await Promise.all(files.map((file) => stack.upload(file)));
+    const outcomes = await Promise.all(uploads.map((u) => stack.waitForIngest(u.key, u.seq, 120_000)));
+    const items = await Promise.all(
+      outcomes.map((o) => {
+        if (o.outcome !== "queued") throw new Error(`${o.key}: ${o.outcome}`);
+        return stack.waitForFile("energy", o.fileId, 1_800_000);
+      }),
+    );
+    log(`burst of 8: all files done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(items.map((f) => f.state)).toEqual(Array(8).fill("succeeded"));
+    const burstRuns = new Set(items.map((f) => f.runId));
+    expect(burstRuns.size).toBeLessThanOrEqual(3);
+
+    // No two runs of the view overlapped: from the ledger's own timestamps of every run so far.
+    const spans = (await listRuns(stack.ledger, "energy", 100))
+      .map((r) => ({ id: r.runId, from: Date.parse(r.startedAt ?? ""), to: Date.parse(r.endedAt ?? "") }))
+      .sort((a, b) => a.from - b.from);
+    expect(spans.every((s) => Number.isFinite(s.from) && Number.isFinite(s.to))).toBe(true);
+    spans
+      .slice(1)
+      .forEach((span, i) =>
+        expect(span.from, `${span.id} started before ${spans[i]?.id} ended`).toBeGreaterThanOrEqual(
+          spans[i]?.to ?? 0,
+        ),
+      );
+
+    // Online = the latest row per entity over everything loaded; Delta holds every row once.
+    const all = [
+      ...seedRows,
+      ...readRows(
+        sampleFile(
+          { households: HOUSEHOLDS, start: LATER_DAY, end: LATER_DAY },
+          join(paths.dataDir, "uploads"),
+          paths.venvPython,
+          paths.root,
+        ).path,
+      ),
+      ...rows,
+    ];
+    for (const id of new Set(rows.map((r) => r.id))) {
+      const expected = expectedVector(all, id);
+      const served = await getVector(id);
+      expect(served.body.featureDate).toBe(expected.date);
+      expectVectorsEqual(served.body.features, expected.features);
+    }
+    expect(deltaRowCount(join(paths.offlineDir, "delta", "energy"))).toBe(all.length);
   });
 });
