@@ -15,9 +15,9 @@ import { DynamoDbRunLedgerStore } from "./run-ledger-store.js";
 export const RUN_METRICS_NAMESPACE = "FeatureStore";
 
 /**
- * Each metric is flushed at once with exactly one dimension, `view` (one invocation may touch several
- * views). Powertools adds a `service` dimension by default; it is cleared so the metric is the one the
- * stack's alarms name (namespace FeatureStore, dimension view), whichever function emits it.
+ * Each metric is flushed at once with its own `view` dimension (one invocation may touch several
+ * views), beside the `service` dimension Powertools puts on every metric (POWERTOOLS_SERVICE_NAME,
+ * `<service>-<stage>` in serverless.yml): the stack's alarms name both, so stages never share data.
  */
 export function powertoolsRunMetrics(metrics: Metrics): RunMetrics {
   const emit = (
@@ -27,7 +27,6 @@ export function powertoolsRunMetrics(metrics: Metrics): RunMetrics {
     value: number,
   ) => {
     const single = metrics.singleMetric();
-    single.clearDefaultDimensions();
     single.addDimension("view", view);
     single.addMetric(name, unit, value);
   };
