@@ -323,13 +323,11 @@ describe("local pipeline, end to end", () => {
       .map((r) => ({ id: r.runId, from: Date.parse(r.startedAt ?? ""), to: Date.parse(r.endedAt ?? "") }))
       .sort((a, b) => a.from - b.from);
     expect(spans.every((s) => Number.isFinite(s.from) && Number.isFinite(s.to))).toBe(true);
-    spans
-      .slice(1)
-      .forEach((span, i) =>
-        expect(span.from, `${span.id} started before ${spans[i]?.id} ended`).toBeGreaterThanOrEqual(
-          spans[i]?.to ?? 0,
-        ),
-      );
+    for (const [i, span] of spans.entries()) {
+      const before = spans[i - 1];
+      if (before)
+        expect(span.from, `${span.id} started before ${before.id} ended`).toBeGreaterThanOrEqual(before.to);
+    }
 
     // Online = the latest row per entity over everything loaded; Delta holds every row once.
     const all = [
