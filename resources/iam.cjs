@@ -180,11 +180,6 @@ function iamResources(ctx, views) {
       // The exact checked version is copied to staging/ (CopyObject: GetObjectVersion on the
       // source above, PutObject here); the job reads only staged copies.
       allow("StageCheckedFiles", ["s3:PutObject"], [b("raw", "/staging/*")]),
-      allow(
-        "ManageIngestClaims",
-        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-        [b("artifacts", "/ingest-claims/*")],
-      ),
       allow("RecordFailedEvents", ["sqs:SendMessage"], [{ "Fn::GetAtt": [ids.ingestFailedEvents, "Arn"] }]),
       ...ledgerStatements("write"),
       ...emrStatements(ctx, views),

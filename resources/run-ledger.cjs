@@ -5,19 +5,14 @@
 // 35 days. ingest, submit, runEvents and status find it through RUN_LEDGER_TABLE.
 const { ids } = require("./names.cjs");
 
-// The key schema the functions write against. TODO(merge): import RUN_LEDGER_KEY_SCHEMA and
-// RUN_LEDGER_ATTRIBUTES from functions/commons/run-ledger-table.ts (the orchestration branch
-// exports them there, and the local stack creates the moto table from the same definition).
-const RUN_LEDGER_KEY_SCHEMA = [
-  { AttributeName: "pk", KeyType: "HASH" },
-  { AttributeName: "sk", KeyType: "RANGE" },
-];
-const RUN_LEDGER_ATTRIBUTES = [
-  { AttributeName: "pk", AttributeType: "S" },
-  { AttributeName: "sk", AttributeType: "S" },
-];
-/** Items carrying this attribute (epoch seconds) are deleted by DynamoDB after that time. */
-const RUN_LEDGER_TTL_ATTRIBUTE = "expiresAt";
+// The key schema the functions write against: one definition, shared with the local stack, which
+// creates the moto table from it (functions/commons/run-ledger-table.ts).
+const tsx = require("tsx/cjs/api");
+const {
+  RUN_LEDGER_KEY_SCHEMA,
+  RUN_LEDGER_ATTRIBUTES,
+  RUN_LEDGER_TTL_ATTRIBUTE,
+} = tsx.require("../functions/commons/run-ledger-table.ts", __filename);
 
 function runLedgerTableName({ service, stage }) {
   return `${service}-${stage}-run-ledger`;

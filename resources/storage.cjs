@@ -3,7 +3,8 @@
 // EMR logs, ingest claims). All private, encrypted at rest and reachable over TLS only.
 const { ids, bucketName, bucketArn } = require("./names.cjs");
 
-const DAY_LIMITS = { quarantine: 90, noncurrentRaw: 90, emrLogs: 30, claims: 90, rejects: 180 };
+// staging/: the checked copy a run reads; the ledger keeps a run's files for 90 days, so do the copies.
+const DAY_LIMITS = { quarantine: 90, noncurrentRaw: 90, emrLogs: 30, staging: 90, rejects: 180 };
 
 function privateEncryptedBucket(name, extra = {}) {
   return {
@@ -84,6 +85,7 @@ function storageResources({ service, stage }) {
         LifecycleConfiguration: {
           Rules: [
             expirePrefix("expire-quarantine", "quarantine/", DAY_LIMITS.quarantine),
+            expirePrefix("expire-staging", "staging/", DAY_LIMITS.staging),
             {
               Id: "expire-noncurrent-versions",
               Status: "Enabled",
@@ -129,7 +131,6 @@ function storageResources({ service, stage }) {
         LifecycleConfiguration: {
           Rules: [
             expirePrefix("expire-emr-logs", "emr-logs/", DAY_LIMITS.emrLogs),
-            expirePrefix("expire-ingest-claims", "ingest-claims/", DAY_LIMITS.claims),
             abortIncompleteUploads(),
           ],
         },

@@ -17,6 +17,8 @@ export interface FeatureJobRun {
   readonly inputs: readonly string[];
   readonly mode: JobMode;
   readonly runId: string;
+  /** The job ends itself with a failure summary after this many minutes (--timeout-minutes). */
+  readonly timeoutMinutes?: number | undefined;
 }
 
 /** Where the job's code, configuration and outputs live (s3:// URIs on AWS, paths locally). */
@@ -108,17 +110,13 @@ function commandRunnerStep(name: string, args: string[], transient: boolean): St
 
 /**
  * The spark-submit command line of one run: Spark options first, then the job script and its own
- * arguments (the contract in docs/SPARK_JOB.md). `deployMode` is "client" for the local runner.
+ * arguments (the contract in docs/SPARK_JOB.md). The local runner translates it to client mode.
  */
-export function sparkSubmitArgs(
-  run: FeatureJobRun,
-  at: SparkJobLocations,
-  deployMode: "cluster" | "client" = "cluster",
-): string[] {
+export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): string[] {
   // The profile-path conf makes the connector use the shipped profile even before the job's own
   // --cassandra-profile handling runs; both name the same file.
   const sparkOptions = [
-    ...commonSparkOptions(deployMode, at.jars, at.pyFiles, at.driverProfile),
+    ...commonSparkOptions("cluster", at.jars, at.pyFiles, at.driverProfile),
     "--conf",
     `spark.cassandra.connection.config.profile.path=${DRIVER_PROFILE_FILE}`,
   ];
@@ -142,6 +140,7 @@ export function sparkSubmitArgs(
     at.keyspace,
     "--cassandra-profile",
     DRIVER_PROFILE_FILE,
+    ...(run.timeoutMinutes === undefined ? [] : ["--timeout-minutes", String(run.timeoutMinutes)]),
   ];
   return ["spark-submit", ...sparkOptions, at.jobScript, ...jobArgs];
 }
@@ -154,6 +153,9 @@ export function featureJobStepName(run: FeatureJobRun): string {
 export function featureJobStep(run: FeatureJobRun, at: SparkJobLocations, transient: boolean): StepConfig {
   return commandRunnerStep(featureJobStepName(run), sparkSubmitArgs(run, at), transient);
 }
+
+/** Idle time after which EMR ends a transient cluster (AutoTerminationPolicy). */
+export const TRANSIENT_IDLE_TIMEOUT_SECONDS = 3600;
 
 export interface TransientClusterSettings {
   readonly namePrefix: string;
@@ -226,6 +228,10 @@ export function transientClusterRequest(
       { Name: "python-libraries", ScriptBootstrapAction: { Path: settings.pythonBootstrapUri, Args: [] } },
     ],
     LogUri: settings.logUri,
+    // A backstop: the cluster ends after its one step anyway; if it lingers (a step that never
+    // started), EMR terminates it after an hour idle. Allowed range 60 s to 7 days:
+    // https://docs.aws.amazon.com/emr/latest/APIReference/API_AutoTerminationPolicy.html
+    AutoTerminationPolicy: { IdleTimeout: TRANSIENT_IDLE_TIMEOUT_SECONDS },
     ServiceRole: settings.serviceRole,
     JobFlowRole: settings.instanceProfile,
     VisibleToAllUsers: true,

@@ -43,3 +43,17 @@ export type FeatureJobConfig = z.infer<typeof featureJobConfigSchema>;
 export function readFeatureJobConfig(env: NodeJS.ProcessEnv = process.env): FeatureJobConfig {
   return readConfig(featureJobConfigSchema, env);
 }
+
+/**
+ * The run orchestration's settings (ingest, submit, runEvents, status): the ledger table and the
+ * bounds of a run. A run's inputs are at most MAX_FILES_PER_RUN files (the step's argument list
+ * stays well inside EMR's limits); a failed run is tried MAX_RUN_ATTEMPTS times in all.
+ */
+export const runConfigSchema = featureJobConfigSchema.extend({
+  RUN_LEDGER_TABLE: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, "must be a DynamoDB table name"),
+  MAX_RUN_ATTEMPTS: positiveInt.max(10).default(3),
+  RUN_TIMEOUT_MINUTES: positiveInt.max(24 * 60).default(120),
+  MAX_FILES_PER_RUN: positiveInt.max(500).default(100),
+});
+
+export type RunConfig = z.infer<typeof runConfigSchema>;

@@ -1,25 +1,31 @@
-// ingest's domain: for each new raw file in an S3 event, either start the feature job for it
-// (once per object version) or copy it to quarantine/ with a report of what is wrong.
-import type { EMRClient } from "@aws-sdk/client-emr";
+// ingest's domain: for each new raw file in an S3 event, either record it in the run ledger,
+// stage the exact version that was checked and queue it for its view's next run (starting that
+// run when none is going), or copy it to quarantine/ with a report of what is wrong.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Event } from "aws-lambda";
-import { featureJobStepName } from "../commons/emr-step.js";
-import type { FeatureJobConfig } from "../commons/feature-job-config.js";
+import type { RunConfig } from "../commons/feature-job-config.js";
+import { type RunDependencies, type StartOutcome, startNextRun } from "../commons/feature-runs.js";
 import type { FeatureView } from "../commons/feature-view.js";
+import {
+  expiresAt,
+  type FileState,
+  fileIdOf,
+  fileSk,
+  ledgerItem,
+  readFile,
+  stagingKey,
+  viewPk,
+} from "../commons/run-ledger.js";
 import { copyObjectVersion, putJsonObject, s3Uri } from "../commons/s3-object.js";
-import { findRecentStep, startFeatureJob } from "../submit/start-feature-job.js";
 import { checkRawFile, decodeS3EventKey, type RawFileProblem, type RawFileRef } from "./check-raw-file.js";
-import { claimFile, claimLocation, claimRunId, completeClaim, releaseClaim } from "./ingest-claim.js";
 
 /** CopyObject copies at most 5 GB; a larger bad file gets its report but stays only in raw/. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
 
-export interface IngestDependencies {
+export interface IngestDependencies extends RunDependencies {
   readonly s3: S3Client;
-  readonly emr: EMRClient;
-  readonly config: FeatureJobConfig & { readonly RAW_MAX_BYTES: number };
+  readonly config: RunConfig & { readonly RAW_MAX_BYTES: number };
   readonly views: ReadonlyMap<string, FeatureView>;
-  readonly now?: () => Date;
 }
 
 export interface NewRawFile extends RawFileRef {
@@ -29,13 +35,21 @@ export interface NewRawFile extends RawFileRef {
 
 export type IngestOutcome =
   | {
-      readonly outcome: "started";
+      /** Recorded, staged and queued; `run` says whether this invocation started the view's next run. */
+      readonly outcome: "queued";
       readonly key: string;
-      readonly runId: string;
-      readonly clusterId: string;
-      readonly stepIds: readonly string[];
+      readonly fileId: string;
+      readonly run: StartOutcome;
     }
-  | { readonly outcome: "duplicate"; readonly key: string; readonly runId: string | undefined }
+  | {
+      /** The ledger already has this object version (a redelivered event): it is not lost, it is there. */
+      readonly outcome: "already-recorded";
+      readonly key: string;
+      readonly fileId: string;
+      readonly state: FileState;
+      readonly runId: string | undefined;
+      readonly run: StartOutcome;
+    }
   | {
       readonly outcome: "quarantined";
       readonly key: string;
@@ -103,6 +117,28 @@ async function quarantine(
       note: "The original file is left in place; fix it and upload it again under raw/<view>/.",
     },
   );
+  if (view) {
+    const at = deps.now?.() ?? new Date();
+    const fileId = fileIdOf(file);
+    const recorded = await deps.ledger.put(
+      ledgerItem(viewPk(view.name), fileSk(fileId), {
+        view: view.name,
+        fileId,
+        state: "quarantined",
+        bucket: file.bucket,
+        key: file.key,
+        versionId: file.versionId,
+        eTag: file.eTag,
+        receivedAt: at.toISOString(),
+        updatedAt: at.toISOString(),
+        reportKey,
+        error: verdict.problems.map((p) => p.message).join("; "),
+        expiresAt: expiresAt(at),
+      }),
+      { ifAbsent: true },
+    );
+    if (recorded) deps.metrics?.count("FilesQuarantined", view.name);
+  }
   return {
     outcome: "quarantined",
     key: file.key,
@@ -112,7 +148,12 @@ async function quarantine(
   };
 }
 
-/** Checks one new file and starts its job or quarantines it. */
+/**
+ * Checks one new file; a good one goes received → (staged) → queued in the ledger and the view's
+ * next run is started if none is going. Each write is idempotent, so a retried event after a
+ * crash at any point carries the file on from where it stopped; a file once queued is started by
+ * this or a later ingest, by the end of the running run, or by the scheduled reconcile.
+ */
 export async function ingestRawFile(file: NewRawFile, deps: IngestDependencies): Promise<IngestOutcome> {
   if (!file.eventName.startsWith("ObjectCreated:")) {
     return { outcome: "ignored", key: file.key, reason: `event ${file.eventName}` };
@@ -127,60 +168,47 @@ export async function ingestRawFile(file: NewRawFile, deps: IngestDependencies):
   });
   if (!verdict.ok) return quarantine(file, verdict, deps);
 
-  const claim = claimLocation(deps.config.ARTIFACTS_BUCKET, verdict.view.name, file);
-  const runId = claimRunId(claim, file.eventTime);
-  const claimedAt = (deps.now?.() ?? new Date()).toISOString();
-  const identity = { bucket: file.bucket, key: file.key, versionId: file.versionId, eTag: file.eTag };
-  const outcome = await claimFile(
-    deps.s3,
-    claim,
-    { state: "starting", claimedAt, file: identity, runId },
-    new Date(claimedAt),
-  );
-  if (outcome.status === "duplicate") {
-    return { outcome: "duplicate", key: file.key, runId: outcome.existing?.runId };
-  }
-  const clusterId = deps.config.EMR_CLUSTER_ID;
-  if (outcome.takenOver && clusterId) {
-    // The previous holder died after claiming; it may have added the step before dying.
-    const name = featureJobStepName({ view: verdict.view.name, inputs: [], mode: "incremental", runId });
-    const stepId = await findRecentStep(deps.emr, clusterId, name);
-    if (stepId) {
-      await completeClaim(deps.s3, claim, {
-        state: "started",
-        claimedAt,
-        file: identity,
-        runId,
-        clusterId,
-        stepIds: [stepId],
-      });
-      return { outcome: "duplicate", key: file.key, runId };
-    }
-  }
-  try {
-    const started = await startFeatureJob(
-      { view: verdict.view.name, inputs: [s3Uri(file)], mode: "incremental", runId },
-      deps,
-    );
-    await completeClaim(deps.s3, claim, {
-      state: "started",
-      claimedAt,
-      file: identity,
-      runId,
-      clusterId: started.clusterId,
-      stepIds: started.stepIds,
-    });
-    return {
-      outcome: "started",
+  const view = verdict.view.name;
+  const fileId = fileIdOf(file);
+  const receivedAt = (deps.now?.() ?? new Date()).toISOString();
+  const created = await deps.ledger.put(
+    ledgerItem(viewPk(view), fileSk(fileId), {
+      view,
+      fileId,
+      state: "received",
+      bucket: file.bucket,
       key: file.key,
-      runId,
-      clusterId: started.clusterId,
-      stepIds: started.stepIds,
+      versionId: file.versionId,
+      eTag: file.eTag,
+      receivedAt,
+      updatedAt: receivedAt,
+    }),
+    { ifAbsent: true },
+  );
+  const existing = created ? undefined : await readFile(deps.ledger, view, fileId);
+  if (existing && existing.state !== "received") {
+    const run = await startNextRun(view, deps, "ingest");
+    return {
+      outcome: "already-recorded",
+      key: file.key,
+      fileId,
+      state: existing.state,
+      runId: existing.runId,
+      run,
     };
-  } catch (error) {
-    await releaseClaim(deps.s3, claim);
-    throw error;
   }
+  // The job reads this copy of the checked version only: a later upload to the same key cannot
+  // change what runs, and the staged key has no glob characters for Spark to expand.
+  const staged = { bucket: deps.config.RAW_BUCKET, key: stagingKey(view, fileId) };
+  await copyObjectVersion(deps.s3, file, staged);
+  await deps.ledger.update(
+    viewPk(view),
+    fileSk(fileId),
+    { state: "queued", stagedUri: s3Uri(staged), updatedAt: (deps.now?.() ?? new Date()).toISOString() },
+    { equals: { state: "received" } },
+  );
+  const run = await startNextRun(view, deps, "ingest");
+  return { outcome: "queued", key: file.key, fileId, run };
 }
 
 export class IngestFailedError extends Error {
@@ -198,8 +226,8 @@ export class IngestFailedError extends Error {
 }
 
 /**
- * Handles every record of the event independently: two files in one event are two jobs. If any
- * record fails the whole event is retried; the claims make the retry start only what is missing.
+ * Handles every record of the event independently. If any record fails the whole event is
+ * retried; the ledger makes the retry redo only what is missing.
  */
 export async function ingestS3Event(event: S3Event, deps: IngestDependencies): Promise<IngestOutcome[]> {
   const files = newRawFiles(event);

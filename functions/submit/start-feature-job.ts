@@ -1,7 +1,7 @@
 // Starts one run of the Spark feature job on EMR: a step on the configured cluster, or a
 // transient cluster when none is configured. The one code path both submit (by hand, backfills)
 // and ingest (each new raw file) use.
-import { type EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
+import type { EMRClient } from "@aws-sdk/client-emr";
 import { z } from "zod";
 import {
   type FeatureJobRun,
@@ -13,10 +13,13 @@ import {
 } from "../commons/emr-step.js";
 import { InvalidRequestError } from "../commons/errors.js";
 import type { FeatureJobConfig } from "../commons/feature-job-config.js";
+import { newRunId } from "../commons/feature-runs.js";
 import type { FeatureView } from "../commons/feature-view.js";
 import { runIdSchema } from "../commons/identifiers.js";
 import { parseS3Uri } from "../commons/s3-object.js";
 import { startEmrStep } from "./start-emr-step.js";
+
+export { newRunId };
 
 export const featureJobRequestSchema = z.strictObject({
   view: z.string().min(1).max(64),
@@ -42,15 +45,6 @@ export interface FeatureJobDependencies {
   readonly views: ReadonlyMap<string, FeatureView>;
   readonly now?: () => Date;
   readonly randomSuffix?: () => string;
-}
-
-/** A sortable, unique run id: UTC timestamp plus a random suffix, e.g. 20261126T184500Z-3f9a1c. */
-export function newRunId(now: Date, suffix: string): string {
-  const stamp = now
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d{3}/, "");
-  return `${stamp}-${suffix}`;
 }
 
 /** Checks the request against the views and the raw bucket; throws InvalidRequestError. */
@@ -82,7 +76,9 @@ export function validateFeatureJobRequest(
             ? `is not under ${prefix}`
             : !at.key.endsWith(".csv")
               ? "is not a .csv file"
-              : undefined;
+              : /[*?[\]{}\\]/.test(at.key)
+                ? "has a glob character (* ? [ ] { } \\), which Spark would expand instead of reading the key"
+                : undefined;
     if (problem) throw new InvalidRequestError(`Input ${uri} ${problem}`);
   }
   if (new Set(request.inputs).size !== request.inputs.length) {
@@ -91,34 +87,34 @@ export function validateFeatureJobRequest(
   return request;
 }
 
-/**
- * The id of a step with this name among the cluster's most recent steps (first page, newest
- * first), if any: how a retry finds out that a dead invocation did start its step after all.
- */
-export async function findRecentStep(
-  emr: EMRClient,
-  clusterId: string,
-  stepName: string,
-): Promise<string | undefined> {
-  const response = await emr.send(new ListStepsCommand({ ClusterId: clusterId }));
-  return response.Steps?.find((step) => step.Name === stepName)?.Id;
-}
-
-/** Validates the request and starts the job; returns where it runs. */
+/** Validates the request and starts the job; returns where it runs. Bypasses the run ledger. */
 export async function startFeatureJob(
   input: unknown,
   deps: FeatureJobDependencies,
 ): Promise<FeatureJobStarted> {
-  const { config } = deps;
-  const request = validateFeatureJobRequest(input, deps.views, config.RAW_BUCKET);
+  const request = validateFeatureJobRequest(input, deps.views, deps.config.RAW_BUCKET);
   const now = deps.now?.() ?? new Date();
   const suffix = deps.randomSuffix?.() ?? Math.random().toString(16).slice(2, 8).padEnd(6, "0");
-  const run: FeatureJobRun = {
-    view: request.view,
-    inputs: request.inputs,
-    mode: request.mode,
-    runId: request.runId ?? newRunId(now, suffix),
-  };
+  return startFeatureJobStep(
+    {
+      view: request.view,
+      inputs: request.inputs,
+      mode: request.mode,
+      runId: request.runId ?? newRunId(now, suffix),
+    },
+    deps,
+  );
+}
+
+/**
+ * Starts one run as an EMR step, inputs as given (the orchestration's staged copies, or a
+ * validated request): the one place a feature-job step is built and added.
+ */
+export async function startFeatureJobStep(
+  run: FeatureJobRun,
+  deps: Pick<FeatureJobDependencies, "emr" | "config">,
+): Promise<FeatureJobStarted> {
+  const { config } = deps;
   const locations = s3JobLocations({
     artifactsBucket: config.ARTIFACTS_BUCKET,
     offlineBucket: config.OFFLINE_BUCKET,

@@ -181,7 +181,9 @@ async function uploadArtifacts(s3, bucket, root, context) {
   for (const file of selection.uploads) {
     const body =
       file.body ??
-      (file.render ? file.render(fs.readFileSync(file.path, "utf8"), context ?? {}) : fs.readFileSync(file.path));
+      (file.render
+        ? file.render(fs.readFileSync(file.path, "utf8"), context ?? {})
+        : fs.readFileSync(file.path));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: file.key, Body: body }));
     uploaded.push(file.key);
   }

@@ -229,10 +229,15 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       this.#child = child;
       child.stdout.pipe(log, { end: false });
       child.stderr.pipe(log, { end: false });
+      // The job ends itself at --timeout-minutes (exit 124); this is the backstop a minute later.
+      const timeoutMs =
+        command.timeoutMinutes === undefined
+          ? this.options.jobTimeoutMs
+          : Math.min(this.options.jobTimeoutMs, (command.timeoutMinutes + 1) * 60_000);
       const timer = setTimeout(() => {
-        log.write(`# timed out after ${this.options.jobTimeoutMs} ms; killing\n`);
+        log.write(`# timed out after ${timeoutMs} ms; killing\n`);
         if (child.pid) signalGroup(child.pid, "SIGKILL");
-      }, this.options.jobTimeoutMs);
+      }, timeoutMs);
       child.on("error", (error) => {
         clearTimeout(timer);
         this.#child = undefined;

@@ -64,15 +64,24 @@ const view = loadedView;
 
 function describeOutcome(outcome: IngestOutcome): string {
   switch (outcome.outcome) {
-    case "started":
-      return `${outcome.key}: accepted, feature job started (run ${outcome.runId}, EMR step ${outcome.stepIds.join(",")})`;
+    case "queued":
+    case "already-recorded": {
+      const first =
+        outcome.outcome === "queued"
+          ? `${outcome.key}: accepted and queued (file ${outcome.fileId.slice(0, 12)})`
+          : `${outcome.key}: this version is already in the run ledger (${outcome.state}${outcome.runId ? `, run ${outcome.runId}` : ""})`;
+      const run = outcome.run;
+      return run.status === "started"
+        ? `${first}; feature job started (run ${run.runId}, EMR step ${run.stepId})`
+        : run.status === "busy"
+          ? `${first}; waits for the view's next run (run ${run.runId ?? "?"} holds the view)`
+          : first;
+    }
     case "quarantined":
       return (
         `${outcome.key}: QUARANTINED (${outcome.problems.map((p) => p.message).join("; ")})\n` +
         `    copy:   ${outcome.quarantineKey ?? "(not copied)"}\n    report: ${outcome.reportKey}`
       );
-    case "duplicate":
-      return `${outcome.key}: duplicate event for a file already started (run ${outcome.runId ?? "?"}); nothing to do`;
     case "ignored":
       return `${outcome.key}: ignored (${outcome.reason})`;
   }
@@ -220,11 +229,13 @@ async function main(): Promise<void> {
     const uploaded = await stack.upload(csv);
     say(`upload: s3://${stack.aws.buckets.raw}/${uploaded.key} (${(uploaded.bytes / 1e6).toFixed(1)} MB)`);
     const outcome = await stack.waitForIngest(uploaded.key, uploaded.seq, 120_000);
-    if (outcome.outcome !== "started") {
+    if (outcome.outcome !== "queued" && outcome.outcome !== "already-recorded") {
       throw new Error(`the raw file was not accepted: ${describeOutcome(outcome)}`);
     }
-    const step = await stack.runner.waitForRun(outcome.runId, 30 * 60_000);
-    if (step.state !== "COMPLETED") {
+    // Followed through the run ledger: the file may wait for a run already going.
+    const file = await stack.waitForFile(view.name, outcome.fileId, 30 * 60_000);
+    const step = await stack.runner.waitForRun(file.runId ?? "", 60_000);
+    if (file.state !== "succeeded" || step.state !== "COMPLETED") {
       out(summaryLines(step.summary).join("\n"));
       throw new Error(`the feature job failed: ${step.error ?? "see its log"} (log: ${step.log})`);
     }
@@ -238,7 +249,7 @@ async function main(): Promise<void> {
       sha256: facts.sha256,
       keyspace: settings.KEYSPACE,
       file: csv,
-      runId: outcome.runId,
+      runId: file.runId ?? "",
       entity: example,
       featureDate: date,
       loadedAt: new Date().toISOString(),

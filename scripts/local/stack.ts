@@ -7,8 +7,12 @@ import { basename, join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { writeCompiledViews } from "../../functions/commons/compiled-view.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
+import { type FileItem, readFile } from "../../functions/commons/run-ledger.js";
+import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
+import { runLedgerTableDefinition } from "../../functions/commons/run-ledger-table.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
-import { CassandraEngine, MotoEngine, type Say } from "./engines.js";
+import { CassandraEngine, MotoEngine, type Say, sleep } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
 import { JobRunner, type StepRecord } from "./job-runner.js";
 import {
@@ -18,8 +22,14 @@ import {
   localAwsClients,
   pointSdkAt,
 } from "./local-aws.js";
+import {
+  createRunEventsRoute,
+  publishStepStatus,
+  type RunEventsHandler,
+  RunEventsPoller,
+} from "./run-events.js";
 import { type IngestHandler, S3EventPoller, type S3EventReport } from "./s3-events.js";
-import { type LocalPaths, type LocalSettings, localBuckets } from "./settings.js";
+import { LOCAL_REGION, type LocalPaths, type LocalSettings, localBuckets } from "./settings.js";
 
 export interface LocalStackOptions {
   readonly settings: LocalSettings;
@@ -29,6 +39,8 @@ export interface LocalStackOptions {
   readonly onIngest?: (report: S3EventReport) => void;
   readonly onStep?: (event: "queued" | "started" | "finished", step: StepRecord) => void;
   readonly jobTimeoutMs?: number;
+  /** How often the scheduled reconcile runs (the stack: every 5 minutes). */
+  readonly reconcileMs?: number;
 }
 
 /** What `npm run local:upload` needs to find the running stack. */
@@ -40,6 +52,8 @@ export interface StackFile {
   readonly view: string;
   readonly keyspace: string;
   readonly clusterId: string;
+  /** The run ledger's DynamoDB table on the moto endpoint (`npm run local:status` reads it). */
+  readonly runLedgerTable: string;
   readonly startedAt: string;
   /** Households of the generated seed data, so generated uploads cover the same entities. */
   readonly sampleHouseholds?: number;
@@ -61,6 +75,7 @@ export class LocalStack {
   #aws: LocalAws | undefined;
   #runner: JobRunner | undefined;
   #httpUrl: string | undefined;
+  #ledger: DynamoDbRunLedgerStore | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(private readonly options: LocalStackOptions) {
@@ -122,6 +137,31 @@ export class LocalStack {
       `${settings.LOCAL_BUCKET_PREFIX}-raw-events`,
     );
     this.#aws = aws;
+    const runLedgerTable = `${settings.LOCAL_BUCKET_PREFIX}-runs`;
+    try {
+      await awsJsonCall(
+        {
+          service: "dynamodb",
+          targetPrefix: "DynamoDB_20120810",
+          jsonVersion: "1.0",
+          endpoint: this.moto.url,
+        },
+        "CreateTable",
+        runLedgerTableDefinition(runLedgerTable),
+      );
+    } catch (error) {
+      // moto keeps its state while it runs: a restarted stack on the same moto reuses the ledger.
+      if (!/ResourceInUseException/.test((error as Error).message)) throw error;
+    }
+    this.#ledger = new DynamoDbRunLedgerStore(runLedgerTable, {
+      endpoint: this.moto.url,
+      region: LOCAL_REGION,
+    });
+    const runEventsQueue = await createRunEventsRoute(
+      this.moto.url,
+      this.clients.sqs,
+      `${settings.LOCAL_BUCKET_PREFIX}-run-events`,
+    );
     this.checkNotStopping();
 
     // The handlers read their configuration once, at import: everything is set before.
@@ -133,6 +173,7 @@ export class LocalStack {
       KEYSPACE: settings.KEYSPACE,
       EMR_CLUSTER_ID: aws.clusterId,
       STACK_NAME: "feature-store-local",
+      RUN_LEDGER_TABLE: runLedgerTable,
       ONLINE_STORE: "cassandra",
       CASSANDRA_CONTACT_POINTS: "127.0.0.1",
       CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
@@ -194,6 +235,34 @@ export class LocalStack {
     for (const event of ["queued", "started", "finished"] as const) {
       runner.on(event, (step: StepRecord) => this.options.onStep?.(event, step));
     }
+    // What EMR tells EventBridge about a step, the runner tells moto's EventBridge.
+    const publish = (step: StepRecord, state: "RUNNING" | "COMPLETED" | "FAILED") =>
+      publishStepStatus(this.moto.url, {
+        name: step.name,
+        stepId: step.stepId,
+        clusterId: aws.clusterId,
+        state,
+        ...(step.error ? { message: step.error } : {}),
+      }).catch((error: unknown) =>
+        say(`job runner: publishing the step event failed: ${(error as Error).message}`),
+      );
+    runner.on("started", (step: StepRecord) => void publish(step, "RUNNING"));
+    runner.on(
+      "finished",
+      (step: StepRecord) => void publish(step, step.state === "COMPLETED" ? "COMPLETED" : "FAILED"),
+    );
+    const runEvents = (await import("../../functions/run-events/handler.js")) as unknown as {
+      handler: RunEventsHandler;
+    };
+    const runEventsPoller = new RunEventsPoller(
+      this.clients.sqs,
+      runEventsQueue,
+      runEvents.handler,
+      this.options.reconcileMs ?? 10_000,
+      (message) => say(`runEvents: ${message}`),
+    );
+    runEventsPoller.start();
+    this.#undo.push({ name: "run events", run: () => runEventsPoller.stop() });
     runner.start();
     this.#runner = runner;
     this.#undo.push({ name: "job runner", run: () => runner.stop() });
@@ -218,6 +287,7 @@ export class LocalStack {
       view: settings.FEATURE_VIEW,
       keyspace: settings.KEYSPACE,
       clusterId: aws.clusterId,
+      runLedgerTable,
       startedAt: new Date().toISOString(),
     };
     writeFileSync(paths.stackFile, `${JSON.stringify(stackFile, null, 2)}\n`);
@@ -266,6 +336,25 @@ export class LocalStack {
       };
       this.#outcomeWaiters.add(wake);
     });
+  }
+
+  get ledger(): DynamoDbRunLedgerStore {
+    if (!this.#ledger) throw new Error("the local stack is not started");
+    return this.#ledger;
+  }
+
+  /** Resolves with the file's ledger item once its run succeeded or failed (or it was quarantined). */
+  async waitForFile(view: string, fileId: string, timeoutMs: number): Promise<FileItem> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      this.checkNotStopping();
+      const file = await readFile(this.ledger, view, fileId);
+      if (file && (file.state === "succeeded" || file.state === "failed" || file.state === "quarantined")) {
+        return file;
+      }
+      await sleep(1000);
+    }
+    throw new Error(`file ${fileId} of view ${view} did not finish within ${Math.round(timeoutMs / 1000)} s`);
   }
 
   /** Stops everything started, newest first; safe to call more than once and at any point. */

@@ -39,6 +39,8 @@ export interface LocalStepCommand {
   readonly summary: { readonly local: string; readonly s3: S3Location } | undefined;
   /** What was dropped or replaced, for the log. */
   readonly notes: readonly string[];
+  /** The job's own --timeout-minutes (kept in jobArgs); the runner kills it a minute after that. */
+  readonly timeoutMinutes?: number;
 }
 
 export class StepTranslationError extends Error {
@@ -139,6 +141,7 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
   let runId: string | undefined;
   let view: string | undefined;
   let summary: LocalStepCommand["summary"];
+  let timeoutMinutes: number | undefined;
   for (i += 1; i < args.length; i += 2) {
     const name = args[i] as string;
     const value = args[i + 1];
@@ -178,11 +181,22 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
       default:
         if (name === "--run-id") runId = value;
         if (name === "--view") view = value;
+        if (name === "--timeout-minutes") timeoutMinutes = Number(value);
         jobArgs.push(name, value);
     }
   }
   if (runId === undefined || view === undefined) {
     throw new StepTranslationError("The step has no --run-id or --view");
   }
-  return { sparkOptions, jobScript, jobArgs, runId, view, downloads, summary, notes };
+  return {
+    sparkOptions,
+    jobScript,
+    jobArgs,
+    runId,
+    view,
+    downloads,
+    summary,
+    notes,
+    ...(timeoutMinutes !== undefined && Number.isFinite(timeoutMinutes) ? { timeoutMinutes } : {}),
+  };
 }

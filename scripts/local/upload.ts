@@ -11,7 +11,8 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { type ClaimRecord, claimLocation } from "../../functions/ingest/ingest-claim.js";
+import { fileIdOf, readFile } from "../../functions/commons/run-ledger.js";
+import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
 import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
 import { sleep } from "./engines.js";
@@ -118,17 +119,22 @@ async function main(): Promise<number> {
   say(`uploaded ${file} → s3://${stack.buckets.raw}/${key}`);
   if (flags["no-wait"]) return 0;
 
-  // Follow the file the way an operator would in AWS: its claim (job started) or its quarantine report.
-  const claim = claimLocation(stack.buckets.artifacts, view.name, {
+  // Follow the file the way an operator would in AWS: its run-ledger item, or its quarantine report.
+  const runs = new DynamoDbRunLedgerStore(stack.runLedgerTable, {
+    endpoint: stack.endpoint,
+    region: LOCAL_REGION,
+  });
+  const fileId = fileIdOf({
     bucket: stack.buckets.raw,
     key,
-    // moto's event carries no version id; ingest then identifies the object by its ETag.
+    versionId: put.VersionId,
     eTag: put.ETag?.replaceAll('"', ""),
   });
   const reportKey = `${quarantineKeyFor(key, view.name)}.report.json`;
   const deadline = started + Number(flags.timeout) * 1000;
   let runId: string | undefined;
-  while (Date.now() < deadline && runId === undefined) {
+  let announced = "";
+  while (Date.now() < deadline) {
     const report = await readJson<{ problems: Array<{ message: string }>; checkedAt?: string }>(
       s3,
       stack.buckets.raw,
@@ -140,21 +146,25 @@ async function main(): Promise<number> {
       say(`  copy:   s3://${stack.buckets.raw}/${quarantineKeyFor(key, view.name)}`);
       return 1;
     }
-    const claimed = await readJson<ClaimRecord>(s3, claim.bucket, claim.key);
-    if (claimed && Date.parse(claimed.claimedAt) < started - 1000) {
-      say(`identical to an earlier upload of ${key} (run ${claimed.runId}): ingest starts no second job`);
-      return 0;
+    const item = await readFile(runs, view.name, fileId);
+    const seen = item ? `${item.state} ${item.runId ?? ""}` : "";
+    if (item && seen !== announced) {
+      announced = seen;
+      say(
+        `run ledger: ${item.state}${item.runId ? ` (run ${item.runId})` : ""}` +
+          ` after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
     }
-    runId = claimed?.runId;
-    if (runId === undefined) await sleep(500);
+    if (item?.state === "succeeded" || item?.state === "failed") {
+      runId = item.runId;
+      break;
+    }
+    await sleep(500);
   }
   if (runId === undefined) {
-    say("no ingest outcome yet (is the file a duplicate of an earlier upload?)");
+    say(`the file's run did not end within ${flags.timeout} s (npm run local:status shows where it is)`);
     return 1;
   }
-  say(
-    `accepted by ingest; feature job run ${runId} started (${((Date.now() - started) / 1000).toFixed(1)} s)`,
-  );
 
   const ledger = join(paths.pipelineDir, "steps", `${stack.clusterId}.json`);
   let step: StepRecord | undefined;

@@ -3,12 +3,15 @@
 // Spark job into both stores, and getFeatures serves over HTTP a vector equal to one computed here
 // independently (plain arithmetic over the generated rows). Then a malformed file is quarantined
 // with its report while reads keep succeeding, and a later day's file advances the served vector.
+// Last, a burst of 8 one-day files at once: a few runs, never two at a time (from the run ledger),
+// and every entity served at its latest day.
 // Own keyspace, buckets, moto port and pipeline directory, so it does not clash with other suites.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listRuns } from "../../functions/commons/run-ledger.js";
 import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
 import { captureHandlerOutput } from "../../scripts/local/handler-output.js";
 import type { StepRecord } from "../../scripts/local/job-runner.js";
@@ -133,12 +136,15 @@ async function getVector(id: string): Promise<{ status: number; body: ServedVect
   return { status: response.status, body: JSON.parse(response.body) as ServedVector };
 }
 
-/** Uploads a file and follows it to its ingest outcome (and, when started, its job). */
+/** Uploads a file and follows it to its ingest outcome (and, when queued, through its run). */
 async function putThrough(file: string) {
   const uploaded = await stack.upload(file);
   const outcome = await stack.waitForIngest(uploaded.key, uploaded.seq, 120_000);
   let step: StepRecord | undefined;
-  if (outcome.outcome === "started") step = await stack.runner.waitForRun(outcome.runId, 600_000);
+  if (outcome.outcome === "queued") {
+    const item = await stack.waitForFile("energy", outcome.fileId, 600_000);
+    step = await stack.runner.waitForRun(item.runId ?? "", 60_000);
+  }
   return { uploaded, outcome, step };
 }
 
@@ -191,7 +197,7 @@ afterAll(async () => {
 describe("local pipeline, end to end", () => {
   it("puts a raw CSV through ingest and the Spark job into both stores and serves the expected vector", async () => {
     const { outcome, step } = await putThrough(seedFile);
-    expect(outcome.outcome).toBe("started");
+    expect(outcome.outcome).toBe("queued");
     expect(step?.state, step?.error).toBe("COMPLETED");
 
     // The summary is where the EMR job would have written it, in the offline bucket.
@@ -268,7 +274,7 @@ describe("local pipeline, end to end", () => {
     const entity = laterRows[0]?.id as string;
     const started = Date.now();
     const { outcome, step } = await putThrough(later);
-    expect(outcome.outcome).toBe("started");
+    expect(outcome.outcome).toBe("queued");
     expect(step?.state, step?.error).toBe("COMPLETED");
 
     const served = await getVector(entity);
@@ -279,5 +285,69 @@ describe("local pipeline, end to end", () => {
     expect(served.body.featureDate).toBe(LATER_DAY);
     expectVectorsEqual(served.body.features, expected.features);
     expect(deltaRowCount(join(paths.offlineDir, "delta", "energy"))).toBe(seedRows.length + laterRows.length);
+  });
+
+  it("a burst of 8 one-day files at once takes a few runs, never two at a time, and serves the latest day", async () => {
+    const days = Array.from({ length: 8 }, (_, i) =>
+      new Date(Date.UTC(2014, 2, 2 + i)).toISOString().slice(0, 10),
+    );
+    // Out of order on purpose: the run ledger batches whatever is queued; windows do not care.
+    const files = [...days]
+      .reverse()
+      .map(
+        (day) =>
+          sampleFile(
+            { households: HOUSEHOLDS, start: day, end: day },
+            join(paths.dataDir, "uploads"),
+            paths.venvPython,
+            paths.root,
+          ).path,
+      );
+    const rows = files.flatMap(readRows);
+    const started = Date.now();
+    const uploads = await Promise.all(files.map((file) => stack.upload(file)));
+    const outcomes = await Promise.all(uploads.map((u) => stack.waitForIngest(u.key, u.seq, 120_000)));
+    const items = await Promise.all(
+      outcomes.map((o) => {
+        if (o.outcome !== "queued") throw new Error(`${o.key}: ${o.outcome}`);
+        return stack.waitForFile("energy", o.fileId, 1_800_000);
+      }),
+    );
+    log(`burst of 8: all files done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(items.map((f) => f.state)).toEqual(Array(8).fill("succeeded"));
+    const burstRuns = new Set(items.map((f) => f.runId));
+    expect(burstRuns.size).toBeLessThanOrEqual(3);
+
+    // No two runs of the view overlapped: from the ledger's own timestamps of every run so far.
+    const spans = (await listRuns(stack.ledger, "energy", 100))
+      .map((r) => ({ id: r.runId, from: Date.parse(r.startedAt ?? ""), to: Date.parse(r.endedAt ?? "") }))
+      .sort((a, b) => a.from - b.from);
+    expect(spans.every((s) => Number.isFinite(s.from) && Number.isFinite(s.to))).toBe(true);
+    for (const [i, span] of spans.entries()) {
+      const before = spans[i - 1];
+      if (before)
+        expect(span.from, `${span.id} started before ${before.id} ended`).toBeGreaterThanOrEqual(before.to);
+    }
+
+    // Online = the latest row per entity over everything loaded; Delta holds every row once.
+    const all = [
+      ...seedRows,
+      ...readRows(
+        sampleFile(
+          { households: HOUSEHOLDS, start: LATER_DAY, end: LATER_DAY },
+          join(paths.dataDir, "uploads"),
+          paths.venvPython,
+          paths.root,
+        ).path,
+      ),
+      ...rows,
+    ];
+    for (const id of new Set(rows.map((r) => r.id))) {
+      const expected = expectedVector(all, id);
+      const served = await getVector(id);
+      expect(served.body.featureDate).toBe(expected.date);
+      expectVectorsEqual(served.body.features, expected.features);
+    }
+    expect(deltaRowCount(join(paths.offlineDir, "delta", "energy"))).toBe(all.length);
   });
 });

@@ -1,13 +1,22 @@
 // ingest against the AWS wire emulator (moto): the real S3 event shape reaches the handler, the
-// step is recorded on an EMR cluster with the contract's arguments, redelivery starts nothing,
-// two files start two steps, and a bad file ends in quarantine beside its report.
+// checked version is staged and the step reads the staged copy with the contract's arguments, the
+// DynamoDB run ledger (conditional writes enforced by moto) lets redelivered and concurrent events
+// start one step per view and batch the rest, and a bad file ends in quarantine beside its report.
+
+import { Logger } from "@aws-lambda-powertools/logger";
 import { DescribeStepCommand, EMRClient, ListStepsCommand, RunJobFlowCommand } from "@aws-sdk/client-emr";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3Event } from "aws-lambda";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { runDependencies } from "../../functions/commons/run-adapters.js";
+import { type FileItem, fileIdOf, listFiles, readLock } from "../../functions/commons/run-ledger.js";
+import type { RunLedgerStore } from "../../functions/commons/run-ledger-store.js";
+import { createIngestHandler } from "../../functions/ingest/ingest-handler.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
 import {
+  createRunLedgerTable,
   createTestBuckets,
   ensureMoto,
   lambdaContext,
@@ -26,6 +35,7 @@ let emr: EMRClient;
 let buckets: TestBuckets;
 let clusterId: string;
 let handler: (event: S3Event, context: ReturnType<typeof lambdaContext>) => Promise<IngestOutcome[]>;
+let ledger: RunLedgerStore;
 
 async function putRaw(key: string, body: string) {
   const put = await s3.send(new PutObjectCommand({ Bucket: buckets.raw, Key: key, Body: body }));
@@ -63,37 +73,51 @@ beforeAll(async () => {
     }),
   );
   clusterId = cluster.JobFlowId ?? "";
-  Object.assign(process.env, {
-    RAW_BUCKET: buckets.raw,
-    OFFLINE_BUCKET: buckets.offline,
-    ARTIFACTS_BUCKET: buckets.artifacts,
-    KEYSPACE: "feature_store",
-    EMR_CLUSTER_ID: clusterId,
-    FEATURE_VIEWS_DIR: "resources/feature-views",
-    RAW_MAX_BYTES: "1000000",
-  });
-  // The handler reads its configuration and creates its clients when first imported.
-  ({ handler } = await import("../../functions/ingest/handler.js"));
+});
+
+// Each test gets its own ledger table: a fresh view lock and no queued files from another test.
+beforeEach(async () => {
+  const config = {
+    ...runConfigSchema.parse({
+      RAW_BUCKET: buckets.raw,
+      OFFLINE_BUCKET: buckets.offline,
+      ARTIFACTS_BUCKET: buckets.artifacts,
+      KEYSPACE: "feature_store",
+      EMR_CLUSTER_ID: clusterId,
+      FEATURE_VIEWS_DIR: "resources/feature-views",
+      RUN_LEDGER_TABLE: await createRunLedgerTable("ingest"),
+    }),
+    RAW_MAX_BYTES: 1_000_000,
+  };
+  const deps = { ...runDependencies(config), config };
+  ledger = deps.ledger;
+  handler = createIngestHandler(deps, new Logger({ logLevel: "WARN" }));
 });
 
 afterAll(() => stopMoto());
 
 describe("ingest on moto", () => {
-  it("records one EMR step with the contract's arguments for a new raw file with an encoded key", async () => {
+  it("stages the checked version and adds one EMR step reading the staged copy, with the contract's arguments", async () => {
     const file = await putRaw("raw/energy/2014 02+week 1.csv", GOOD_CSV);
+    // A later upload to the same key must not change what the run reads.
+    await putRaw("raw/energy/2014 02+week 1.csv", `${HEADER}\n`);
     const [outcome] = await ingest([file]);
-    expect(outcome).toMatchObject({ outcome: "started", key: file.key, clusterId });
-    const started = outcome as Extract<IngestOutcome, { outcome: "started" }>;
-    expect(started.stepIds).toHaveLength(1);
+    expect(outcome).toMatchObject({
+      outcome: "queued",
+      key: file.key,
+      run: { status: "started", clusterId },
+    });
+    const run = (outcome as Extract<IngestOutcome, { outcome: "queued" }>).run;
+    if (run.status !== "started") throw new Error("not started");
 
-    const step = await emr.send(
-      new DescribeStepCommand({ ClusterId: clusterId, StepId: started.stepIds[0] }),
-    );
-    expect(step.Step?.Name).toBe(`feature-job energy incremental ${started.runId}`);
+    const step = await emr.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: run.stepId }));
+    expect(step.Step?.Name).toBe(`feature-job energy incremental ${run.runId}`);
     expect(step.Step?.Config?.Jar).toBe("command-runner.jar");
     expect(step.Step?.ActionOnFailure).toBe("CONTINUE");
     const a = buckets.artifacts;
     const o = buckets.offline;
+    const fileId = fileIdOf({ bucket: buckets.raw, key: file.key, versionId: file.versionId });
+    const stagedKey = `staging/energy/${fileId}.csv`;
     expect(step.Step?.Config?.Args).toEqual([
       "spark-submit",
       "--deploy-mode",
@@ -110,7 +134,7 @@ describe("ingest on moto", () => {
       "--view",
       "energy",
       "--input",
-      `s3://${buckets.raw}/raw/energy/2014 02+week 1.csv`,
+      `s3://${buckets.raw}/${stagedKey}`,
       "--mode",
       "incremental",
       "--feature-view",
@@ -118,62 +142,80 @@ describe("ingest on moto", () => {
       "--offline-uri",
       `s3://${o}/delta`,
       "--rejects-uri",
-      `s3://${o}/rejects/energy/${started.runId}`,
+      `s3://${o}/rejects/energy/${run.runId}`,
       "--summary-uri",
-      `s3://${o}/runs/energy/${started.runId}/summary.json`,
+      `s3://${o}/runs/energy/${run.runId}/summary.json`,
       "--run-id",
-      started.runId,
+      run.runId,
       "--keyspace",
       "feature_store",
       "--cassandra-profile",
       "keyspaces-application.conf",
+      "--timeout-minutes",
+      "120",
     ]);
-
-    const claims = await s3.send(new ListObjectsV2Command({ Bucket: a, Prefix: "ingest-claims/energy/" }));
-    expect(claims.Contents).toHaveLength(1);
-    const claim = JSON.parse(await text(a, claims.Contents?.[0]?.Key ?? ""));
-    expect(claim).toMatchObject({ state: "started", runId: started.runId, stepIds: started.stepIds });
+    expect(await text(buckets.raw, stagedKey)).toBe(GOOD_CSV);
+    const [item] = await listFiles(ledger, "energy");
+    expect(item).toMatchObject({
+      state: "running",
+      runId: run.runId,
+      versionId: file.versionId,
+      key: file.key,
+    });
+    expect(await readLock(ledger, "energy")).toMatchObject({
+      state: "running",
+      runId: run.runId,
+      stepId: run.stepId,
+    });
   });
 
-  it("starts nothing more when the same event is delivered again", async () => {
+  it("starts nothing more when the same event is delivered again, also twice at once", async () => {
     const file = await putRaw("raw/energy/redelivered.csv", GOOD_CSV);
     const before = (await steps()).length;
     const [first] = await ingest([file]);
     const [second] = await ingest([file]);
-    // Both deliveries in one event (at-least-once can also mean "twice, concurrently").
     const third = await ingest([file, file]);
-    expect(first?.outcome).toBe("started");
-    expect(second?.outcome).toBe("duplicate");
-    expect(third.map((x) => x.outcome).sort()).toEqual(["duplicate", "duplicate"]);
+    expect(first?.outcome).toBe("queued");
+    expect(second).toMatchObject({ outcome: "already-recorded", state: "running" });
+    expect(third.map((x) => x.outcome)).toEqual(["already-recorded", "already-recorded"]);
     expect((await steps()).length).toBe(before + 1);
+    expect(await listFiles(ledger, "energy")).toHaveLength(1);
   });
 
-  it("starts one step per file when two files arrive in one event", async () => {
-    const a = await putRaw("raw/energy/part-a.csv", GOOD_CSV);
-    const b = await putRaw("raw/energy/part-b.csv", GOOD_CSV);
+  it("8 concurrent ingests start exactly one step; the other files wait queued for the next run", async () => {
+    const files = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => putRaw(`raw/energy/burst-${i}.csv`, GOOD_CSV)),
+    );
     const before = (await steps()).length;
-    const outcomes = await ingest([a, b]);
-    expect(outcomes.map((x) => x.outcome)).toEqual(["started", "started"]);
-    const all = await steps();
-    expect(all.length).toBe(before + 2);
-    const inputs = all
-      .slice(0, 2)
-      .map((s) => s.Config?.Args?.[s.Config.Args.indexOf("--input") + 1])
-      .sort();
-    expect(inputs).toEqual([
-      `s3://${buckets.raw}/raw/energy/part-a.csv`,
-      `s3://${buckets.raw}/raw/energy/part-b.csv`,
-    ]);
+    // Eight invocations at once, as Lambda runs eight notifications concurrently.
+    const outcomes = (await Promise.all(files.map((f) => ingest([f])))).flat();
+    expect(outcomes.every((o) => o.outcome === "queued")).toBe(true);
+    const started = outcomes.filter((o) => o.outcome === "queued" && o.run.status === "started");
+    expect(started).toHaveLength(1);
+    expect((await steps()).length).toBe(before + 1);
+    const items = await listFiles(ledger, "energy");
+    const byState = (state: FileItem["state"]) => items.filter((f) => f.state === state).length;
+    expect(items).toHaveLength(8);
+    expect(byState("running") + byState("queued")).toBe(8);
+    expect(byState("running")).toBeGreaterThanOrEqual(1);
+    const [latest] = await steps();
+    const inputs = (latest?.Config?.Args ?? []).filter((_, i, args) => args[i - 1] === "--input");
+    expect(inputs.sort()).toEqual(
+      items
+        .filter((f) => f.state === "running")
+        .map((f) => f.stagedUri)
+        .sort(),
+    );
   });
 
-  it("starts a new step for a new version of the same key", async () => {
+  it("records a new version of the same key as a new file", async () => {
     const v1 = await putRaw("raw/energy/rewritten.csv", GOOD_CSV);
     const v2 = await putRaw("raw/energy/rewritten.csv", `${GOOD_CSV}MAC000003,2012-10-12,1,1,1,1,1,1,1\n`);
     expect(v1.versionId).not.toBe(v2.versionId);
-    const before = (await steps()).length;
     const outcomes = [...(await ingest([v1])), ...(await ingest([v2]))];
-    expect(outcomes.map((x) => x.outcome)).toEqual(["started", "started"]);
-    expect((await steps()).length).toBe(before + 2);
+    expect(outcomes.map((x) => x.outcome)).toEqual(["queued", "queued"]);
+    const items = await listFiles(ledger, "energy");
+    expect(items.map((f) => f.versionId).sort()).toEqual([v1.versionId, v2.versionId].sort());
   });
 
   it("copies a bad file to quarantine/ with a report beside it, leaves the original, starts nothing", async () => {
@@ -198,6 +240,13 @@ describe("ingest on moto", () => {
     expect(report.expectedHeader).toEqual(energy?.rawHeader);
     expect(report.versionId).toBe(file.versionId);
     expect((await steps()).length).toBe(before);
+    expect(await listFiles(ledger, "energy")).toEqual([
+      expect.objectContaining({
+        state: "quarantined",
+        key: file.key,
+        reportKey: outcome && "reportKey" in outcome ? outcome.reportKey : "",
+      }),
+    ]);
   });
 
   it("quarantines an empty file and a file of an unknown view", async () => {

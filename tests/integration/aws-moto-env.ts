@@ -5,6 +5,8 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
+import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
+import { runLedgerTableDefinition } from "../../functions/commons/run-ledger-table.js";
 import { lambdaContext as localLambdaContext } from "../../scripts/local/lambda-context.js";
 
 export const MOTO_URL = `http://127.0.0.1:${process.env.MOTO_PORT ?? "5055"}`;
@@ -31,6 +33,10 @@ export function pointSdkAtMoto(): void {
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_S3: MOTO_URL,
     AWS_ENDPOINT_URL_EMR: MOTO_URL,
+    AWS_ENDPOINT_URL_DYNAMODB: MOTO_URL,
+    AWS_ENDPOINT_URL_SNS: MOTO_URL,
+    AWS_ENDPOINT_URL_SQS: MOTO_URL,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: MOTO_URL,
     AWS_ACCESS_KEY_ID: "testing",
     AWS_SECRET_ACCESS_KEY: "testing",
     AWS_REGION: "eu-west-1",
@@ -67,6 +73,17 @@ export async function createTestBuckets(s3: S3Client, label: string): Promise<Te
     new PutBucketVersioningCommand({ Bucket: buckets.raw, VersioningConfiguration: { Status: "Enabled" } }),
   );
   return buckets;
+}
+
+/** A fresh run-ledger table (the stack's definition) named for this test. */
+export async function createRunLedgerTable(label: string): Promise<string> {
+  const name = `it-${label}-runs-${randomBytes(4).toString("hex")}`;
+  await awsJsonCall(
+    { service: "dynamodb", targetPrefix: "DynamoDB_20120810", jsonVersion: "1.0" },
+    "CreateTable",
+    runLedgerTableDefinition(name),
+  );
+  return name;
 }
 
 /** A Lambda context for a handler invoked by a test, with a fresh request id. */

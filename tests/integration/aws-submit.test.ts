@@ -1,6 +1,8 @@
 // submit against the AWS wire emulator (moto) with no cluster configured: a backfill request
 // starts a transient EMR 7 cluster whose one step runs the feature job, a training-set request one
 // whose step runs the training-set job; bad requests start none.
+
+import { Logger } from "@aws-lambda-powertools/logger";
 import {
   DescribeClusterCommand,
   EMRClient,
@@ -9,9 +11,15 @@ import {
 } from "@aws-sdk/client-emr";
 import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FeatureJobStarted } from "../../functions/submit/start-feature-job.js";
+import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
+import { runDependencies } from "../../functions/commons/run-adapters.js";
+import { readRun } from "../../functions/commons/run-ledger.js";
+import type { RunLedgerStore } from "../../functions/commons/run-ledger-store.js";
 import type { TrainingSetStarted } from "../../functions/submit/start-training-set.js";
+import { createSubmitHandler } from "../../functions/submit/submit-handler.js";
+import type { JobStarted } from "../../functions/submit/submit-job.js";
 import {
+  createRunLedgerTable,
   createTestBuckets,
   ensureMoto,
   lambdaContext,
@@ -22,10 +30,8 @@ import {
 let stopMoto = () => {};
 let emr: EMRClient;
 let buckets: TestBuckets;
-let handler: (
-  event: unknown,
-  context: ReturnType<typeof lambdaContext>,
-) => Promise<FeatureJobStarted | TrainingSetStarted>;
+let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<JobStarted>;
+let ledger: RunLedgerStore;
 
 async function clusterIds(): Promise<string[]> {
   const response = await emr.send(new ListClustersCommand({}));
@@ -37,7 +43,7 @@ beforeAll(async () => {
   pointSdkAtMoto();
   emr = new EMRClient({});
   buckets = await createTestBuckets(new S3Client({}), "submit");
-  Object.assign(process.env, {
+  const config = runConfigSchema.parse({
     RAW_BUCKET: buckets.raw,
     OFFLINE_BUCKET: buckets.offline,
     ARTIFACTS_BUCKET: buckets.artifacts,
@@ -48,8 +54,11 @@ beforeAll(async () => {
     EMR_INSTANCE_PROFILE: "it-emr-instance",
     STACK_NAME: "feature-store-it",
     FEATURE_VIEWS_DIR: "resources/feature-views",
+    RUN_LEDGER_TABLE: await createRunLedgerTable("submit"),
   });
-  ({ handler } = await import("../../functions/submit/handler.js"));
+  const deps = runDependencies(config);
+  ledger = deps.ledger;
+  handler = createSubmitHandler(deps, new Logger({ logLevel: "WARN" }));
 });
 
 afterAll(() => stopMoto());
@@ -61,7 +70,14 @@ describe("submit on moto without a configured cluster", () => {
       { view: "energy", inputs, mode: "full", runId: "backfill-2013" },
       lambdaContext("feature-store-it-submit"),
     );
-    expect(started).toMatchObject({ runId: "backfill-2013", transientCluster: true });
+    expect(started).toMatchObject({ runId: "backfill-2013" });
+    expect(await readRun(ledger, "energy", "backfill-2013")).toMatchObject({
+      state: "running",
+      mode: "full",
+      transientCluster: true,
+      clusterId: started.clusterId,
+      inputs,
+    });
 
     const cluster = await emr.send(new DescribeClusterCommand({ ClusterId: started.clusterId }));
     expect(cluster.Cluster).toMatchObject({
@@ -146,6 +162,22 @@ describe("submit on moto without a configured cluster", () => {
       "--max-age-days",
       "energy=30",
     ]);
+  });
+
+  it("refuses a second backfill of the view while the first runs, without starting a cluster", async () => {
+    const before = await clusterIds();
+    await expect(
+      handler(
+        {
+          view: "energy",
+          inputs: [`s3://${buckets.raw}/raw/energy/2015.csv`],
+          mode: "full",
+          runId: "backfill-2015",
+        },
+        lambdaContext("feature-store-it-submit"),
+      ),
+    ).rejects.toThrow(/View energy has a run going \(backfill-2013/);
+    expect(await clusterIds()).toEqual(before);
   });
 
   it("rejects an input outside raw/<view>/ of the raw bucket without starting a cluster", async () => {

@@ -1,6 +1,7 @@
 // Protects ingest: event keys decoded as S3 encodes them, header and size checks with every
-// rejection path ending in quarantine + report, one job per object version however often the
-// event is delivered, and one job per file when several arrive in one event.
+// rejection path ending in quarantine + report, the checked version staged and queued in the run
+// ledger once however often the event is delivered, at most one run per view (files arriving
+// together are batched), and no file lost when ingest dies at any point.
 import "aws-sdk-client-mock-vitest/extend";
 import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
 import {
@@ -14,20 +15,21 @@ import {
 import type { S3Event } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { readFeatureJobConfig } from "../../functions/commons/feature-job-config.js";
+import { reconcileView, START_LEASE_MS } from "../../functions/commons/feature-runs.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { fileIdOf, LOCK_SK, listFiles, readLock, viewPk } from "../../functions/commons/run-ledger.js";
 import {
   checkFileHead,
   decodeS3EventKey,
   parseHeaderLine,
   routeRawKey,
 } from "../../functions/ingest/check-raw-file.js";
-import { claimFile, claimLocation, claimRunId } from "../../functions/ingest/ingest-claim.js";
 import {
   IngestFailedError,
   ingestS3Event,
   quarantineKeyFor,
 } from "../../functions/ingest/ingest-raw-files.js";
+import { testRunConfig, testRunDependencies } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");
 const energy = views.get("energy");
@@ -39,17 +41,8 @@ const s3Mock = mockClient(S3Client);
 const emrMock = mockClient(EMRClient);
 const s3 = new S3Client({ region: "eu-west-1" });
 const emr = new EMRClient({ region: "eu-west-1" });
-const config = {
-  ...readFeatureJobConfig({
-    RAW_BUCKET: "fs-raw",
-    OFFLINE_BUCKET: "fs-offline",
-    ARTIFACTS_BUCKET: "fs-artifacts",
-    KEYSPACE: "feature_store",
-    EMR_CLUSTER_ID: "j-CLUSTER",
-  }),
-  RAW_MAX_BYTES: 1_000_000,
-};
-const deps = { s3, emr, config, views, now: () => new Date("2026-11-26T19:00:00Z") };
+const config = { ...testRunConfig(), RAW_MAX_BYTES: 1_000_000 };
+let deps = testRunDependencies({ emr, s3, views, config });
 
 /** The two GetObject body readers the code uses, without a real stream. */
 function body(text: string): never {
@@ -88,11 +81,9 @@ function event(...records: ReturnType<typeof record>[]): S3Event {
   return { Records: records } as S3Event;
 }
 
-/** Serves object contents by key for ranged GETs and tracks claim objects like S3 would. */
+/** Serves object contents by key for ranged GETs. */
 function serveObjects(objects: Record<string, string>) {
-  const claims = new Map<string, string>();
   s3Mock.on(GetObjectCommand).callsFake((input: { Key: string }) => {
-    if (claims.has(input.Key)) return { Body: body(claims.get(input.Key) ?? ""), ETag: '"c1"' };
     const text = objects[input.Key];
     if (text === undefined) throw s3Error(404, "NoSuchKey");
     const slice = Buffer.from(text).subarray(0, 65536);
@@ -101,23 +92,13 @@ function serveObjects(objects: Record<string, string>) {
       ContentRange: `bytes 0-${slice.length - 1}/${Buffer.byteLength(text)}`,
     };
   });
-  s3Mock.on(PutObjectCommand).callsFake((input: { Key: string; Body: string; IfNoneMatch?: string }) => {
-    if (input.Key.startsWith("ingest-claims/")) {
-      if (input.IfNoneMatch === "*" && claims.has(input.Key)) throw s3Error(412, "PreconditionFailed");
-      claims.set(input.Key, input.Body);
-    }
-    return {};
-  });
-  s3Mock.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
-    claims.delete(input.Key);
-    return {};
-  });
-  return claims;
+  s3Mock.on(PutObjectCommand).resolves({});
 }
 
 beforeEach(() => {
   s3Mock.reset();
   emrMock.reset();
+  deps = testRunDependencies({ emr, s3, views, config });
   let step = 0;
   emrMock.on(AddJobFlowStepsCommand).callsFake(() => ({ StepIds: [`s-${++step}`] }));
   s3Mock.on(CopyObjectCommand).resolves({});
@@ -188,12 +169,27 @@ describe("header and size checks", () => {
   });
 });
 
+/** The --input arguments of every step added, in order. */
+function stepInputs(): string[][] {
+  return emrMock.commandCalls(AddJobFlowStepsCommand).map((c) => {
+    const args = c.args[0].input.Steps?.[0]?.HadoopJarStep?.Args ?? [];
+    return args.flatMap((a, i) => (args[i - 1] === "--input" ? [a] : []));
+  });
+}
+
+const staged = (key: string, versionId = "v1") =>
+  `s3://fs-raw/staging/energy/${fileIdOf({ bucket: "fs-raw", key, versionId, eTag: "etag-1" })}.csv`;
+
 describe("ingestS3Event", () => {
-  it("starts one incremental step for a good file, on the decoded key, and records the claim", async () => {
-    const claims = serveObjects({ "raw/energy/my file+1.csv": GOOD_CSV });
+  it("stages the checked version, queues it and starts one incremental run reading the staged copy", async () => {
+    serveObjects({ "raw/energy/my file+1.csv": GOOD_CSV });
     const outcomes = await ingestS3Event(event(record("raw/energy/my+file%2B1.csv", GOOD_CSV.length)), deps);
     expect(outcomes).toEqual([
-      expect.objectContaining({ outcome: "started", key: "raw/energy/my file+1.csv", stepIds: ["s-1"] }),
+      expect.objectContaining({
+        outcome: "queued",
+        key: "raw/energy/my file+1.csv",
+        run: expect.objectContaining({ status: "started", stepId: "s-1" }),
+      }),
     ]);
     expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, {
       Bucket: "fs-raw",
@@ -201,109 +197,151 @@ describe("ingestS3Event", () => {
       VersionId: "v1",
       Range: "bytes=0-65535",
     });
+    const fileId = fileIdOf({ bucket: "fs-raw", key: "raw/energy/my file+1.csv", versionId: "v1" });
+    expect(s3Mock).toHaveReceivedCommandWith(CopyObjectCommand, {
+      Bucket: "fs-raw",
+      Key: `staging/energy/${fileId}.csv`,
+      CopySource: "fs-raw/raw/energy/my%20file%2B1.csv?versionId=v1",
+    });
+    expect(stepInputs()).toEqual([[`s3://fs-raw/staging/energy/${fileId}.csv`]]);
     const args =
       emrMock.commandCalls(AddJobFlowStepsCommand)[0]?.args[0].input.Steps?.[0]?.HadoopJarStep?.Args;
-    expect(args).toEqual(expect.arrayContaining(["--input", "s3://fs-raw/raw/energy/my file+1.csv"]));
-    expect(args).toEqual(expect.arrayContaining(["--mode", "incremental"]));
-    const [claim] = [...claims.values()].map((v) => JSON.parse(v));
-    expect(claim).toMatchObject({ state: "started", clusterId: "j-CLUSTER", stepIds: ["s-1"] });
-    expect(s3Mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: "fs-artifacts", IfNoneMatch: "*" });
+    expect(args).toEqual(expect.arrayContaining(["--mode", "incremental", "--timeout-minutes", "120"]));
+    const [file] = await listFiles(deps.ledger, "energy");
+    expect(file).toMatchObject({
+      state: "running",
+      versionId: "v1",
+      stagedUri: `s3://fs-raw/staging/energy/${fileId}.csv`,
+    });
+    expect(await readLock(deps.ledger, "energy")).toMatchObject({ state: "running", stepId: "s-1" });
   });
 
-  it("starts nothing for a redelivered event of the same object version", async () => {
+  it("records a redelivered event's version once and starts nothing more", async () => {
     serveObjects({ "raw/energy/a.csv": GOOD_CSV });
     const first = await ingestS3Event(event(record("raw/energy/a.csv", GOOD_CSV.length)), deps);
     const again = await ingestS3Event(event(record("raw/energy/a.csv", GOOD_CSV.length)), deps);
-    expect(first[0]?.outcome).toBe("started");
+    expect(first[0]?.outcome).toBe("queued");
     expect(again).toEqual([
-      { outcome: "duplicate", key: "raw/energy/a.csv", runId: (first[0] as { runId: string }).runId },
+      expect.objectContaining({
+        outcome: "already-recorded",
+        state: "running",
+        run: expect.objectContaining({ status: "busy" }),
+      }),
     ]);
     expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
+    expect(await listFiles(deps.ledger, "energy")).toHaveLength(1);
   });
 
-  it("starts one step per file when two files arrive in one event, and again for a new version", async () => {
+  it("starts one run for files arriving together and keeps the others queued for the next", async () => {
     serveObjects({ "raw/energy/a.csv": GOOD_CSV, "raw/energy/b.csv": GOOD_CSV });
-    const outcomes = await ingestS3Event(
+    await ingestS3Event(
       event(record("raw/energy/a.csv", GOOD_CSV.length), record("raw/energy/b.csv", GOOD_CSV.length)),
       deps,
     );
-    expect(outcomes.map((o) => o.outcome)).toEqual(["started", "started"]);
     await ingestS3Event(event(record("raw/energy/a.csv", GOOD_CSV.length, "v2")), deps);
-    expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 3);
-    const inputs = emrMock
-      .commandCalls(AddJobFlowStepsCommand)
-      .map((c) =>
-        c.args[0].input.Steps?.[0]?.HadoopJarStep?.Args?.filter((a) => a.startsWith("s3://fs-raw/")),
-      );
-    expect(inputs).toEqual([
-      ["s3://fs-raw/raw/energy/a.csv"],
-      ["s3://fs-raw/raw/energy/b.csv"],
-      ["s3://fs-raw/raw/energy/a.csv"],
-    ]);
+    expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
+    const files = await listFiles(deps.ledger, "energy");
+    expect(files).toHaveLength(3);
+    const running = files.filter((f) => f.state === "running");
+    expect(running.length).toBeGreaterThanOrEqual(1);
+    expect(files.filter((f) => f.state !== "running").every((f) => f.state === "queued")).toBe(true);
+    expect(stepInputs()[0]?.sort()).toEqual(running.map((f) => f.stagedUri).sort());
   });
 
-  it("releases the claim and fails the event when EMR refuses, so the retry can start the job", async () => {
-    const claims = serveObjects({ "raw/energy/a.csv": GOOD_CSV, "raw/energy/b.csv": GOOD_CSV });
+  it("fails the event when EMR refuses, keeps the file queued, and a later reconcile starts it", async () => {
+    serveObjects({ "raw/energy/a.csv": GOOD_CSV });
     emrMock
       .on(AddJobFlowStepsCommand)
       .rejectsOnce(new Error("ThrottlingException"))
       .resolves({ StepIds: ["s-9"] });
-    const failing = ingestS3Event(
-      event(record("raw/energy/a.csv", GOOD_CSV.length), record("raw/energy/b.csv", GOOD_CSV.length)),
-      deps,
-    );
-    await expect(failing).rejects.toBeInstanceOf(IngestFailedError);
-    expect(claims.size).toBe(1);
-    expect(s3Mock).toHaveReceivedCommand(DeleteObjectCommand);
-    const retried = await ingestS3Event(
-      event(record("raw/energy/a.csv", GOOD_CSV.length), record("raw/energy/b.csv", GOOD_CSV.length)),
-      deps,
-    );
-    expect(retried.map((o) => o.outcome).sort()).toEqual(["duplicate", "started"]);
+    emrMock.on(ListStepsCommand).resolves({ Steps: [] });
+    await expect(
+      ingestS3Event(event(record("raw/energy/a.csv", GOOD_CSV.length)), deps),
+    ).rejects.toBeInstanceOf(IngestFailedError);
+    // Lambda's retry a minute later: the file is in the ledger, the lock is the dead starter's.
+    deps.effects.clock = new Date(deps.effects.clock.getTime() + 60_000);
+    const [retried] = await ingestS3Event(event(record("raw/energy/a.csv", GOOD_CSV.length)), deps);
+    expect(retried).toMatchObject({ outcome: "already-recorded", state: "queued", run: { status: "busy" } });
+    deps.effects.clock = new Date(deps.effects.clock.getTime() + START_LEASE_MS);
+    expect(await reconcileView("energy", deps)).toMatchObject({ status: "started", stepId: "s-9" });
+    expect(emrMock).toHaveReceivedCommandWith(ListStepsCommand, { ClusterId: "j-CLUSTER" });
+    expect(stepInputs()).toEqual([[staged("raw/energy/a.csv")], [staged("raw/energy/a.csv")]]);
+    expect((await listFiles(deps.ledger, "energy"))[0]).toMatchObject({ state: "running" });
   });
 
-  describe("after an invocation died holding a claim", () => {
+  describe("when ingest dies part-way (no file is ever reported a duplicate and forgotten)", () => {
     const key = "raw/energy/a.csv";
-    const file = { bucket: "fs-raw", key, versionId: "v1", eTag: "etag-1" };
-    const claim = claimLocation("fs-artifacts", "energy", file);
-    const runId = claimRunId(claim, new Date("2026-11-26T18:59:00.000Z"));
-    const stuck = { state: "starting", claimedAt: "2026-11-26T18:50:00Z", file, runId };
+    const ingestOnce = () => ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
+    const later = (ms: number) => {
+      deps.effects.clock = new Date(deps.effects.clock.getTime() + ms);
+    };
 
-    it("does not add the step again when the cluster already has it", async () => {
-      const claims = serveObjects({ [key]: GOOD_CSV });
-      claims.set(claim.key, JSON.stringify(stuck));
+    it("after writing the file item: the retried event stages, queues and starts it", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      s3Mock.on(CopyObjectCommand).rejectsOnce(new Error("socket hang up")).resolves({});
+      await expect(ingestOnce()).rejects.toBeInstanceOf(IngestFailedError);
+      expect((await listFiles(deps.ledger, "energy"))[0]).toMatchObject({ state: "received" });
+      later(60_000);
+      const [outcome] = await ingestOnce();
+      expect(outcome).toMatchObject({ outcome: "queued", run: { status: "started" } });
+      expect(stepInputs()).toEqual([[staged(key)]]);
+    });
+
+    it("after taking the lock: the retry finds it held, the reconcile frees it and starts the file", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      deps.ledger.fail = (op, _pk, sk) => op === "put" && sk.startsWith("RUN#");
+      await expect(ingestOnce()).rejects.toBeInstanceOf(IngestFailedError);
+      deps.ledger.fail = undefined;
+      expect(await readLock(deps.ledger, "energy")).toMatchObject({ state: "starting" });
+      later(60_000);
+      expect((await ingestOnce())[0]).toMatchObject({ outcome: "already-recorded", run: { status: "busy" } });
+      expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
+      later(START_LEASE_MS);
+      expect(await reconcileView("energy", deps)).toMatchObject({ status: "started" });
+      expect(stepInputs()).toEqual([[staged(key)]]);
+      expect((await listFiles(deps.ledger, "energy"))[0]).toMatchObject({ state: "running" });
+    });
+
+    it("after the step started: the take-over finds the step by name and adds no second one", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      deps.ledger.fail = (op, _pk, sk, changes) =>
+        op === "update" && sk.startsWith("RUN#") && changes.state === "running";
+      await expect(ingestOnce()).rejects.toBeInstanceOf(IngestFailedError);
+      deps.ledger.fail = undefined;
+      const lock = await readLock(deps.ledger, "energy");
       emrMock.on(ListStepsCommand).resolves({
         Steps: [
           { Id: "s-OTHER", Name: "feature-job energy incremental other" },
-          { Id: "s-DONE", Name: `feature-job energy incremental ${runId}` },
+          { Id: "s-1", Name: `feature-job energy incremental ${lock?.runId}` },
         ],
       });
-      const [outcome] = await ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
-      expect(outcome).toEqual({ outcome: "duplicate", key, runId });
-      expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
-      expect(emrMock).toHaveReceivedCommandWith(ListStepsCommand, { ClusterId: "j-CLUSTER" });
-      expect(JSON.parse(claims.get(claim.key) ?? "{}")).toMatchObject({
-        state: "started",
-        stepIds: ["s-DONE"],
+      later(START_LEASE_MS + 1);
+      expect(await reconcileView("energy", deps)).toMatchObject({ status: "started", stepId: "s-1" });
+      expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
+      expect(await readLock(deps.ledger, "energy")).toMatchObject({ state: "running", stepId: "s-1" });
+      expect((await listFiles(deps.ledger, "energy"))[0]).toMatchObject({
+        state: "running",
+        runId: lock?.runId,
       });
     });
 
-    it("adds the step when the cluster does not have it", async () => {
-      const claims = serveObjects({ [key]: GOOD_CSV });
-      claims.set(claim.key, JSON.stringify(stuck));
-      emrMock.on(ListStepsCommand).resolves({ Steps: [] });
-      const [outcome] = await ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
-      expect(outcome).toMatchObject({ outcome: "started", runId, stepIds: ["s-1"] });
-      expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
-    });
-
-    it("leaves a fresh claim alone: its holder may still be running", async () => {
-      const claims = serveObjects({ [key]: GOOD_CSV });
-      claims.set(claim.key, JSON.stringify({ ...stuck, claimedAt: "2026-11-26T18:59:30Z" }));
-      const [outcome] = await ingestS3Event(event(record(key, GOOD_CSV.length)), deps);
-      expect(outcome).toEqual({ outcome: "duplicate", key, runId });
+    it("leaves a fresh 'starting' lock alone: its holder may still be running", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      await deps.ledger.put({
+        pk: viewPk("energy"),
+        sk: LOCK_SK,
+        view: "energy",
+        state: "starting",
+        runId: "r-live",
+        leaseUntil: deps.effects.clock.getTime() + 1000,
+      });
+      expect((await ingestOnce())[0]).toMatchObject({
+        outcome: "queued",
+        run: { status: "busy", runId: "r-live" },
+      });
       expect(emrMock).not.toHaveReceivedCommand(ListStepsCommand);
       expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
+      expect((await listFiles(deps.ledger, "energy"))[0]).toMatchObject({ state: "queued" });
     });
   });
 
@@ -349,6 +387,11 @@ describe("ingestS3Event", () => {
       expect(parsed.file).toBe(`s3://fs-raw/${key}`);
       expect(s3Mock).not.toHaveReceivedCommand(DeleteObjectCommand);
       expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
+      if (code !== "wrong_prefix" && code !== "unknown_view") {
+        const view = key.split("/")[1] as string;
+        expect((await listFiles(deps.ledger, view))[0]).toMatchObject({ state: "quarantined", key });
+        expect(deps.effects.metrics).toEqual([{ name: "FilesQuarantined", view, value: 1 }]);
+      }
     },
   );
 
@@ -378,42 +421,17 @@ describe("ingestS3Event", () => {
   });
 });
 
-describe("claims", () => {
+describe("file identity", () => {
   const file = { bucket: "fs-raw", key: "raw/energy/a.csv", versionId: "v1", eTag: "e" };
 
-  it("identify an object version: same version same claim, other version or key another", () => {
-    const a = claimLocation("art", "energy", file);
-    expect(claimLocation("art", "energy", { ...file })).toEqual(a);
-    expect(claimLocation("art", "energy", { ...file, versionId: "v2" })).not.toEqual(a);
-    expect(claimLocation("art", "energy", { ...file, key: "raw/energy/b.csv" })).not.toEqual(a);
-    expect(claimLocation("art", "energy", { ...file, versionId: undefined })).not.toEqual(
-      claimLocation("art", "energy", { ...file, versionId: undefined, eTag: "f" }),
+  it("is one per object version: same version same id, another version or key another", () => {
+    const a = fileIdOf(file);
+    expect(fileIdOf({ ...file })).toBe(a);
+    expect(fileIdOf({ ...file, versionId: "v2" })).not.toBe(a);
+    expect(fileIdOf({ ...file, key: "raw/energy/b.csv" })).not.toBe(a);
+    expect(fileIdOf({ ...file, versionId: undefined })).not.toBe(
+      fileIdOf({ ...file, versionId: undefined, eTag: "f" }),
     );
-    expect(a.key).toMatch(/^ingest-claims\/energy\/[0-9a-f]{64}\.json$/);
-  });
-
-  it("take over a claim stuck in 'starting' past the stale limit, with If-Match on its ETag", async () => {
-    const stuck = { state: "starting", claimedAt: "2026-11-26T18:00:00Z", file, runId: "old" };
-    s3Mock.on(PutObjectCommand, { IfNoneMatch: "*" }).rejects(s3Error(412, "PreconditionFailed"));
-    s3Mock.on(GetObjectCommand).resolves({ Body: body(JSON.stringify(stuck)), ETag: '"e1"' });
-    s3Mock.on(PutObjectCommand, { IfMatch: '"e1"' }).resolves({});
-    const at = { bucket: "art", key: "ingest-claims/energy/x.json" };
-    const record = { state: "starting" as const, claimedAt: "2026-11-26T19:00:00Z", file, runId: "new" };
-    expect(await claimFile(s3, at, record, new Date("2026-11-26T19:00:00Z"))).toEqual({
-      status: "claimed",
-      takenOver: true,
-    });
-    expect(await claimFile(s3, at, record, new Date("2026-11-26T18:01:00Z"))).toMatchObject({
-      status: "duplicate",
-      existing: { runId: "old" },
-    });
-  });
-
-  it("treat a concurrent conditional write (409) as someone else's claim", async () => {
-    s3Mock.on(PutObjectCommand).rejects(s3Error(409, "ConditionalRequestConflict"));
-    s3Mock.on(GetObjectCommand).resolves({ Body: body("{}"), ETag: '"e"' });
-    const at = { bucket: "art", key: "ingest-claims/energy/y.json" };
-    const record = { state: "starting" as const, claimedAt: "2026-11-26T19:00:00Z", file, runId: "r" };
-    expect(await claimFile(s3, at, record, new Date())).toMatchObject({ status: "duplicate" });
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
   });
 });

@@ -35,6 +35,25 @@ const emrArgs = sparkSubmitArgs(
 describe("translateStepArgs", () => {
   const local = translateStepArgs(emrArgs, ctx);
 
+  it("keeps the job's --timeout-minutes as an argument and tells the runner about it", () => {
+    const timed = translateStepArgs(
+      sparkSubmitArgs(
+        { ...run, inputs: ["s3://fs-raw/staging/energy/0a1b.csv"], timeoutMinutes: 120 },
+        s3JobLocations({ artifactsBucket: buckets.artifacts, offlineBucket: buckets.offline, keyspace: "k" }),
+      ),
+      ctx,
+    );
+    expect(timed.jobArgs.slice(-2)).toEqual(["--timeout-minutes", "120"]);
+    expect(timed.timeoutMinutes).toBe(120);
+    expect(timed.downloads).toEqual([
+      {
+        from: { bucket: "fs-raw", key: "staging/energy/0a1b.csv" },
+        to: "/repo/.local/pipeline/inputs/staging/energy/0a1b.csv",
+      },
+    ]);
+    expect(local.timeoutMinutes).toBeUndefined();
+  });
+
   it("runs the repository's job script in client mode with the local jar set and the zipped package", () => {
     expect(local.jobScript).toBe("/repo/spark/feature_job.py");
     expect(local.sparkOptions).toEqual([

@@ -91,15 +91,15 @@ describe("spark-submit arguments", () => {
     expect(sparkSubmitArgs(run, at)).toEqual(EXPECTED_ARGS);
   });
 
-  it("leave out --jars when there are none and let the local runner choose client mode", () => {
+  it("leave out --jars when there are none, and end with --timeout-minutes when the run has one", () => {
     const at = { ...s3JobLocations({ artifactsBucket: "a", offlineBucket: "o", keyspace: "k" }), jars: [] };
     const args = sparkSubmitArgs(
-      { view: "energy", inputs: ["x"], mode: "incremental", runId: "r" },
+      { view: "energy", inputs: ["x"], mode: "incremental", runId: "r", timeoutMinutes: 90 },
       at,
-      "client",
     );
     expect(args).not.toContain("--jars");
-    expect(args.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "client"]);
+    expect(args.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "cluster"]);
+    expect(args.slice(-2)).toEqual(["--timeout-minutes", "90"]);
   });
 });
 
@@ -190,6 +190,7 @@ describe("startFeatureJob without a cluster", () => {
         },
       ],
       LogUri: "s3://fs-artifacts/emr-logs/",
+      AutoTerminationPolicy: { IdleTimeout: 3600 },
       ServiceRole: "feature-store-dev-emr-service",
       JobFlowRole: "feature-store-dev-emr-instance",
       VisibleToAllUsers: true,
@@ -241,6 +242,8 @@ describe("feature job request validation", () => {
       /not under raw\/energy\//,
     ],
     ["a non-CSV file", { ...request, inputs: ["s3://fs-raw/raw/energy/a.parquet"] }, /not a \.csv file/],
+    ["a glob character", { ...request, inputs: ["s3://fs-raw/raw/energy/2014-*.csv"] }, /glob character/],
+    ["a brace", { ...request, inputs: ["s3://fs-raw/raw/energy/{a,b}.csv"] }, /glob character/],
     ["a non-S3 URI", { ...request, inputs: ["/tmp/a.csv"] }, /not an s3:\/\/ URI/],
     ["no inputs", { ...request, inputs: [] }, /inputs/],
     ["a repeated input", { ...request, inputs: [request.inputs[0], request.inputs[0]] }, /repeat/],

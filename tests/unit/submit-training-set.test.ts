@@ -3,13 +3,16 @@
 // offline buckets and the known views, and that a request without jobType is still a feature job.
 import "aws-sdk-client-mock-vitest/extend";
 import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import { S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { s3TrainingSetLocations, trainingSetSubmitArgs } from "../../functions/commons/emr-step.js";
 import { InvalidRequestError } from "../../functions/commons/errors.js";
-import { type FeatureJobConfig, readFeatureJobConfig } from "../../functions/commons/feature-job-config.js";
+import { type RunConfig, runConfigSchema } from "../../functions/commons/feature-job-config.js";
+import { RunInProgressError } from "../../functions/commons/feature-runs.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { submitJob } from "../../functions/submit/submit-job.js";
+import { testRunDependencies } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);
@@ -24,11 +27,18 @@ const baseEnv = {
   EMR_SERVICE_ROLE: "feature-store-dev-emr-service",
   EMR_INSTANCE_PROFILE: "feature-store-dev-emr-instance",
 };
-const clusterConfig: FeatureJobConfig = readFeatureJobConfig({
+const clusterConfig: RunConfig = runConfigSchema.parse({
   ...baseEnv,
+  RUN_LEDGER_TABLE: "fs-runs",
   EMR_CLUSTER_ID: "j-2AXXXXXXGAPLF",
 });
-const transientConfig: FeatureJobConfig = readFeatureJobConfig({ ...baseEnv, EMR_CLUSTER_ID: "" });
+const transientConfig: RunConfig = { ...clusterConfig, EMR_CLUSTER_ID: undefined };
+const s3 = new S3Client({ region: "eu-west-1" });
+
+/** submit's dependencies with a fresh, empty run ledger. */
+function submitDeps(config: RunConfig, clock?: { now: () => Date; randomSuffix: () => string }) {
+  return { ...testRunDependencies({ emr, s3, views, config }), ...clock };
+}
 
 const request = {
   jobType: "training-set",
@@ -157,7 +167,7 @@ describe("training-set spark-submit arguments", () => {
 
 describe("submit with jobType training-set", () => {
   it("adds one command-runner step to the configured cluster and returns where the set and manifest go", async () => {
-    const started = await submitJob(request, { emr, config: clusterConfig, views });
+    const started = await submitJob(request, submitDeps(clusterConfig));
     expect(started).toEqual({
       jobType: "training-set",
       name: "churn-v1",
@@ -184,7 +194,7 @@ describe("submit with jobType training-set", () => {
   });
 
   it("starts a transient cluster named and tagged after the set when no cluster is configured", async () => {
-    const started = await submitJob(request, { emr, config: transientConfig, views });
+    const started = await submitJob(request, submitDeps(transientConfig));
     expect(started).toMatchObject({ clusterId: "j-NEW", stepIds: ["s-NEW"], transientCluster: true });
     const input = emrMock.commandCalls(RunJobFlowCommand)[0]?.args[0].input;
     expect(input?.Name).toBe("feature-store-dev training-set churn-v1 run-1");
@@ -207,13 +217,13 @@ describe("submit with jobType training-set", () => {
 
   it("defaults to parquet output and a time-sortable run id", async () => {
     const { runId: _r, outputFormat: _o, versions: _v, ...rest } = request;
-    const started = await submitJob(rest, {
-      emr,
-      config: clusterConfig,
-      views,
-      now: () => new Date("2026-11-26T18:45:00.123Z"),
-      randomSuffix: () => "abc123",
-    });
+    const started = await submitJob(
+      rest,
+      submitDeps(clusterConfig, {
+        now: () => new Date("2026-11-26T18:45:00.123Z"),
+        randomSuffix: () => "abc123",
+      }),
+    );
     expect(started.runId).toBe("20261126T184500Z-abc123");
     const args =
       emrMock.commandCalls(AddJobFlowStepsCommand)[0]?.args[0].input.Steps?.[0]?.HadoopJarStep?.Args ?? [];
@@ -233,7 +243,7 @@ describe("submit with jobType training-set", () => {
         eventsVersion: 3,
         versionsFrom: "s3://fs-offline/training-sets/churn-v1/run-0/manifest.json",
       },
-      { emr, config: clusterConfig, views },
+      submitDeps(clusterConfig),
     );
     expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
   });
@@ -309,9 +319,9 @@ describe("training-set request validation", () => {
     ["an unknown jobType", { ...request, jobType: "backfill" }, /jobType must be one of/],
   ];
   it.each(cases)("rejects %s before calling EMR", async (_name, input, message) => {
-    const promise = submitJob(input, { emr, config: clusterConfig, views });
+    const promise = submitJob(input, submitDeps(clusterConfig));
     await expect(promise).rejects.toThrow(InvalidRequestError);
-    await expect(submitJob(input, { emr, config: clusterConfig, views })).rejects.toThrow(message);
+    await expect(submitJob(input, submitDeps(clusterConfig))).rejects.toThrow(message);
     expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
     expect(emrMock).not.toHaveReceivedCommand(RunJobFlowCommand);
   });
@@ -326,17 +336,13 @@ describe("submit with the feature job's request", () => {
   };
 
   it("still starts the feature job without a jobType, and the same step with jobType features", async () => {
-    const plain = await submitJob(features, { emr, config: clusterConfig, views });
-    const explicit = await submitJob(
-      { jobType: "features", ...features },
-      { emr, config: clusterConfig, views },
-    );
+    const plain = await submitJob(features, submitDeps(clusterConfig));
+    const explicit = await submitJob({ jobType: "features", ...features }, submitDeps(clusterConfig));
     expect(plain).toEqual({
       runId: "run-1",
       clusterId: "j-2AXXXXXXGAPLF",
       stepIds: ["s-1"],
       stepName: "feature-job energy full run-1",
-      transientCluster: false,
     });
     expect(explicit).toEqual(plain);
     const [first, second] = emrMock.commandCalls(AddJobFlowStepsCommand).map((c) => c.args[0].input);
@@ -344,8 +350,17 @@ describe("submit with the feature job's request", () => {
     expect(first?.Steps?.[0]?.HadoopJarStep?.Args?.[11]).toBe("s3://fs-artifacts/spark/feature_job.py");
   });
 
+  it("goes through the view's run lock: a second feature job while one runs is refused, a training set is not", async () => {
+    const deps = submitDeps(clusterConfig);
+    await submitJob(features, deps);
+    await expect(submitJob({ ...features, runId: "run-2" }, deps)).rejects.toThrow(RunInProgressError);
+    await expect(submitJob({ ...features, runId: "run-2" }, deps)).rejects.toThrow(/has a run going \(run-1/);
+    await submitJob(request, deps);
+    expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 2);
+  });
+
   it("still reports a non-object request as an invalid feature job request", async () => {
-    await expect(submitJob("energy", { emr, config: clusterConfig, views })).rejects.toThrow(
+    await expect(submitJob("energy", submitDeps(clusterConfig))).rejects.toThrow(
       /Invalid feature job request/,
     );
   });
