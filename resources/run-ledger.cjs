@@ -8,11 +8,10 @@ const { ids } = require("./names.cjs");
 // The key schema the functions write against: one definition, shared with the local stack, which
 // creates the moto table from it (functions/commons/run-ledger-table.ts).
 const tsx = require("tsx/cjs/api");
-const {
-  RUN_LEDGER_KEY_SCHEMA,
-  RUN_LEDGER_ATTRIBUTES,
-  RUN_LEDGER_TTL_ATTRIBUTE,
-} = tsx.require("../functions/commons/run-ledger-table.ts", __filename);
+const { RUN_LEDGER_KEY_SCHEMA, RUN_LEDGER_ATTRIBUTES, RUN_LEDGER_TTL_ATTRIBUTE } = tsx.require(
+  "../functions/commons/run-ledger-table.ts",
+  __filename,
+);
 
 function runLedgerTableName({ service, stage }) {
   return `${service}-${stage}-run-ledger`;

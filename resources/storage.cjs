@@ -129,10 +129,7 @@ function storageResources({ service, stage }) {
       Type: "AWS::S3::Bucket",
       Properties: privateEncryptedBucket(bucketName(service, stage, "artifacts"), {
         LifecycleConfiguration: {
-          Rules: [
-            expirePrefix("expire-emr-logs", "emr-logs/", DAY_LIMITS.emrLogs),
-            abortIncompleteUploads(),
-          ],
+          Rules: [expirePrefix("expire-emr-logs", "emr-logs/", DAY_LIMITS.emrLogs), abortIncompleteUploads()],
         },
       }),
     },

@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
 import { writeCompiledViews } from "../../functions/commons/compiled-view.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
 import { type FileItem, readFile } from "../../functions/commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
 import { runLedgerTableDefinition } from "../../functions/commons/run-ledger-table.js";
