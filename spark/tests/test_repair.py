@@ -39,6 +39,11 @@ def repair_args(tmp_path, keyspace, entities=(), days=None, offline=None, run_id
     return argv
 
 
+def started_before(frame: pd.DataFrame, day: dt.date) -> list[str]:
+    """Households with rows before `day` (synthetic households start on different days)."""
+    return sorted(frame.loc[frame["day"] < day.isoformat(), "household_id"].unique())
+
+
 def online_row_of(session, keyspace, view, entity):
     return session.execute(f"SELECT * FROM {keyspace}.{view.online_table} WHERE entity_id = %s", [entity]).one()
 
@@ -56,9 +61,9 @@ def test_repairing_days_of_an_entity_equals_a_full_recompute_without_them_and_a_
     assert code == 0, summary
     before = offline_rows(spark, tmp_path / "offline" / "energy")
 
-    victim = sorted(frame["household_id"].unique())[1]
     first, last = dt.date(2012, 3, 1), dt.date(2012, 3, 31)
     day = pd.to_datetime(frame["day"]).dt.date
+    victim = started_before(frame, first)[0]
     wrong = (frame["household_id"] == victim) & (day >= first) & (day <= last)
     assert wrong.sum() > 20
     code, repaired = run_job(spark, repair_args(tmp_path, keyspace, [victim], (first, last)))
@@ -152,8 +157,8 @@ def test_a_repair_killed_after_its_delta_commit_is_finished_by_the_next_run_dele
     frame = synthetic.generate_frame(
         households=6, start=dt.date(2012, 1, 1), end=dt.date(2012, 6, 30), seed=21, missing_share=0.05
     )
-    gone, trimmed = sorted(frame["household_id"].unique())[:2]
     first, last = dt.date(2012, 3, 1), dt.date(2012, 3, 31)
+    gone, trimmed = started_before(frame, first)[:2]
     # `gone` has rows in March only, so the repair leaves it none; `trimmed` keeps its other months.
     day = pd.to_datetime(frame["day"]).dt.date
     frame = frame[(frame["household_id"] != gone) | ((day >= first) & (day <= last))]
