@@ -1,6 +1,7 @@
 """The feature job: extract (raw CSV → validated rows) → transform (point-in-time features) → load
-(Delta MERGE, then the latest row per entity to Cassandra/Keyspaces). `main` only wires the steps;
-the argument list is a contract with the submit function (docs/SPARK_JOB.md)."""
+(Delta MERGE, then the latest row per entity to Cassandra/Keyspaces). Mode `repair` instead removes
+wrong rows from both stores (repair.py). `main` only wires the steps; the argument list is a contract
+with the submit function (docs/SPARK_JOB.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -18,10 +20,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from . import offline_store, online_store, publish_log, raw_input, storage
+from . import offline_store, online_store, publish_log, raw_input, repair, storage
 from .feature_view import FeatureView, parse_compiled_view
 from .features import compute_features
 from .session import SessionSettings, build_spark_session
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INPUT_MODES = ("full", "incremental")
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,13 @@ class JobArgs:
     mode: str
     feature_view: str
     offline_uri: str
-    rejects_uri: str
+    rejects_uri: str | None  # None in mode repair (it reads no input)
     summary_uri: str
     run_id: str
     cassandra: online_store.CassandraTarget = field(default_factory=online_store.CassandraTarget)
     max_reject_share: float = 0.01
     timeout_minutes: float | None = None
+    repair: repair.RepairSelection | None = None  # mode repair only
 
 
 def parse_args(argv: list[str]) -> JobArgs:
@@ -44,11 +50,16 @@ def parse_args(argv: list[str]) -> JobArgs:
         prog="feature_job.py", description="Computes a feature view's features into the offline and online stores."
     )
     parser.add_argument("--view", required=True)
-    parser.add_argument("--input", required=True, action="append", dest="inputs", help="repeatable")
-    parser.add_argument("--mode", required=True, choices=("full", "incremental"))
+    parser.add_argument("--input", action="append", dest="inputs", help="repeatable; modes full and incremental")
+    parser.add_argument("--mode", required=True, choices=(*_INPUT_MODES, "repair"))
     parser.add_argument("--feature-view", required=True)
     parser.add_argument("--offline-uri", required=True)
-    parser.add_argument("--rejects-uri", required=True)
+    parser.add_argument("--rejects-uri", help="modes full and incremental")
+    parser.add_argument(
+        "--repair-entity", action="append", dest="repair_entities", help="repeatable; mode repair: an entity to remove"
+    )
+    parser.add_argument("--repair-from", help="mode repair: first day to remove, yyyy-MM-dd (inclusive)")
+    parser.add_argument("--repair-to", help="mode repair: last day to remove, yyyy-MM-dd (inclusive)")
     parser.add_argument("--summary-uri", required=True)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--keyspace", default="feature_store")
@@ -69,9 +80,10 @@ def parse_args(argv: list[str]) -> JobArgs:
         parser.error("--cassandra-port must be between 1 and 65535")
     if ns.timeout_minutes is not None and not 0 < ns.timeout_minutes <= 7 * 24 * 60:
         parser.error("--timeout-minutes must be more than 0 and at most a week")
+    selection = _repair_selection(parser, ns)
     return JobArgs(
         view=ns.view,
-        inputs=tuple(ns.inputs),
+        inputs=tuple(ns.inputs or ()),
         mode=ns.mode,
         feature_view=ns.feature_view,
         offline_uri=ns.offline_uri,
@@ -87,7 +99,56 @@ def parse_args(argv: list[str]) -> JobArgs:
         ),
         max_reject_share=ns.max_reject_share,
         timeout_minutes=ns.timeout_minutes,
+        repair=selection,
     )
+
+
+def _repair_selection(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> repair.RepairSelection | None:
+    """The input arguments of full/incremental runs and the selection of a repair exclude each other."""
+    repair_given = [
+        flag
+        for flag, value in (
+            ("--repair-entity", ns.repair_entities),
+            ("--repair-from", ns.repair_from),
+            ("--repair-to", ns.repair_to),
+        )
+        if value is not None
+    ]
+    if ns.mode in _INPUT_MODES:
+        if not ns.inputs:
+            parser.error(f"--input is required with --mode {ns.mode}")
+        if ns.rejects_uri is None:
+            parser.error(f"--rejects-uri is required with --mode {ns.mode}")
+        if repair_given:
+            parser.error(f"{', '.join(repair_given)} only go with --mode repair")
+        return None
+    if ns.inputs:
+        parser.error("--mode repair reads no input: remove --input")
+    if ns.rejects_uri is not None:
+        parser.error("--mode repair rejects no rows: remove --rejects-uri")
+    if not ns.repair_entities and ns.repair_from is None and ns.repair_to is None:
+        parser.error("--mode repair needs --repair-entity and/or --repair-from with --repair-to")
+    if (ns.repair_from is None) != (ns.repair_to is None):
+        parser.error("--repair-from and --repair-to go together (a closed date range)")
+    entities = tuple(dict.fromkeys(ns.repair_entities or ()))
+    if any(not e for e in entities):
+        parser.error("--repair-entity must not be empty")
+    date_from = _day(parser, "--repair-from", ns.repair_from)
+    date_to = _day(parser, "--repair-to", ns.repair_to)
+    if date_from is not None and date_from > date_to:
+        parser.error(f"--repair-from {date_from} is after --repair-to {date_to}")
+    return repair.RepairSelection(entities=entities, date_from=date_from, date_to=date_to)
+
+
+def _day(parser: argparse.ArgumentParser, flag: str, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        if not _DAY.match(value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        parser.error(f"{flag} {value!r} is not a day in the form yyyy-MM-dd")
 
 
 class _Timer:
@@ -148,10 +209,13 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
             "mode": args.mode,
             "status": "running",
             "started_at": clock.started_at.isoformat(),
-            "inputs": list(args.inputs),
             "timings": timer.timings,
         }
     )
+    if args.repair is None:
+        summary["inputs"] = list(args.inputs)
+    else:
+        summary["repair"] = args.repair.describe()
 
     view = load_view(spark, args)
     # Before anything is committed: the online store answers and has the view's table, and a publish an
@@ -163,6 +227,11 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
     if caught_up is not None:
         summary["recovered_publish"] = caught_up
     timer.lap("preflight_s")
+
+    if args.repair is not None:
+        _repair(spark, view, args, args.repair, table_uri, log_uri, clock, summary, timer)
+        summary["status"] = "succeeded"
+        return _finish(summary, timer)
 
     files = storage.list_input_files(spark, list(args.inputs))
     raw_input.check_headers(spark, view, files)
@@ -260,6 +329,75 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
     return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), date_range
 
 
+def _repair(
+    spark,
+    view: FeatureView,
+    args: JobArgs,
+    selection: repair.RepairSelection,
+    table_uri: str,
+    log_uri: str,
+    clock: JobClock,
+    summary: dict,
+    timer: _Timer,
+) -> None:
+    """Deletes the selected rows and recomputes the rows whose windows held them, in one Delta commit,
+    then publishes: the latest remaining row of every entity that lost rows, or an online delete for an
+    entity left with none. The entities are in the publish log before the commit, so a publish that
+    dies after it is finished, deletes included, by the next run."""
+    selection.check(view)
+    entity, date = view.entity_column, view.event_date_column
+    if not offline_store.table_exists(spark, table_uri):
+        summary["offline"] = {"table_uri": table_uri, "delta_version": None, "rows_deleted": 0, "rows_updated": 0}
+        summary["message"] = "the view has no Delta table yet: nothing to repair"
+        return
+    version = offline_store.current_version(spark, table_uri)
+    doomed = repair.selected_rows(spark, table_uri, version, view, selection).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        per_entity = doomed.groupBy(entity).agg(F.min(date).alias("first"), F.max(date).alias("last")).collect()
+        timer.lap("select_s")
+        if not per_entity:
+            summary["offline"] = {
+                "table_uri": table_uri,
+                "delta_version": version,
+                "rows_deleted": 0,
+                "rows_updated": 0,
+            }
+            summary["online"] = {"status": "unchanged", "rows_upserted": 0, "entities_deleted": 0}
+            summary["message"] = "no row matches the selection: nothing changed"
+            return
+        entities = sorted(r[entity] for r in per_entity)
+        first, last = min(r["first"] for r in per_entity), max(r["last"] for r in per_entity)
+        recomputed = repair.recomputed_rows(
+            spark, table_uri, version, view, doomed, (first, last), clock.updated_at, args.run_id
+        )
+        timer.lap("compute_s")
+        previous = publish_log.read(spark, log_uri)
+        if previous is None or previous.delta_version != version:
+            # The pre-flight publish just recorded this version; anything else means another writer.
+            raise online_store.OnlineStoreError(
+                f"the publish log {log_uri} does not record Delta version {version} of {table_uri}: "
+                "another run is writing this view; retry when it has finished"
+            )
+        publish_log.write_repair_pending(spark, log_uri, previous, entities)
+        lookahead = dt.timedelta(days=max(view.max_window_days - 1, 0))
+        result = offline_store.repair_rows(spark, table_uri, doomed, recomputed, view, (first, last + lookahead))
+    finally:
+        doomed.unpersist()
+    summary["offline"] = {
+        "table_uri": table_uri,
+        "delta_version": result.version,
+        "rows_deleted": result.rows_deleted,
+        "rows_updated": result.rows_updated,
+        "entities_repaired": len(entities),
+        "first_date": first.isoformat(),
+        "last_date": last.isoformat(),
+    }
+    summary["online"] = {"status": "pending", "delta_version": result.version}
+    timer.lap("offline_write_s")
+    summary["online"] = _publish(spark, view, args, table_uri, result.version, None, clock, log_uri, entities)
+    timer.lap("online_write_s")
+
+
 def _changed_by_run(spark, view: FeatureView, table_uri: str, version: int, run_id: str, written) -> DataFrame:
     """Entities whose rows this run inserted or changed (a MERGE leaves equal rows, and their run_id,
     untouched), with the newest changed date: (entity, _from). A re-run that changes nothing publishes
@@ -295,27 +433,49 @@ def _finish_pending_publish(
     if since is not None:
         table = table.where(F.col(offline_store.UPDATED_AT) > F.lit(since.replace(tzinfo=None)).cast("timestamp"))
     changes = table.groupBy(entity).agg(F.max(date).alias("_from"))
-    published = _publish(spark, view, args, table_uri, version, changes, clock, log_uri)
+    repaired = previous.repaired_entities if previous is not None else ()
+    published = _publish(spark, view, args, table_uri, version, changes, clock, log_uri, repaired)
     return {"from_delta_version": previous.delta_version if previous else None, **published}
 
 
 def _publish(
-    spark, view: FeatureView, args: JobArgs, table_uri: str, version: int, changes, clock: JobClock, log_uri: str
+    spark,
+    view: FeatureView,
+    args: JobArgs,
+    table_uri: str,
+    version: int,
+    changes: DataFrame | None,
+    clock: JobClock,
+    log_uri: str,
+    repaired: tuple[str, ...] | list[str] = (),
 ) -> dict:
     """Writes the latest row of every changed entity, read from the committed Delta version, with one
-    write timestamp after every earlier publish's; then records the version in the publish log."""
+    write timestamp after every earlier publish's; then records the version in the publish log.
+    repaired: entities a repair removed rows of (their latest remaining row may be of any date); those
+    left with no row at all have their online row deleted, at the same timestamp, after the writes."""
     previous = publish_log.read(spark, log_uri)
     now = dt.datetime.now(dt.UTC)
     write_micros = publish_log.next_write_micros(online_store.to_micros(now), previous)
     online_store.check_write_timestamp(write_micros, now)
+    entity = view.entity_column
+    if repaired:
+        anywhere = spark.createDataFrame([(e,) for e in repaired], [entity]).select(
+            entity, F.lit(dt.date.min.isoformat()).cast("date").alias("_from")
+        )
+        changes = anywhere if changes is None else changes.unionByName(anywhere)
+        changes = changes.groupBy(entity).agg(F.min("_from").alias("_from"))
     latest = _latest_rows(spark, view, table_uri, version, changes)
     online = online_store.online_rows(latest, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         online_count = online.count()
+        gone = set(repaired) - {r["entity_id"] for r in online.select("entity_id").collect()} if repaired else set()
         if online_count:
             online_store.write_online(online, view, args.cassandra)
     finally:
         online.unpersist()
+    if gone:
+        with online_store.DriverSession(spark, args.cassandra) as session:
+            session.delete_entities(view.online_table, sorted(gone), write_micros)
     publish_log.write(
         spark,
         log_uri,
@@ -334,6 +494,7 @@ def _publish(
         "table": view.online_table,
         "delta_version": version,
         "rows_upserted": online_count,
+        "entities_deleted": len(gone),
         "write_timestamp_micros": write_micros,
         "publish_log": log_uri,
     }
@@ -344,7 +505,7 @@ def _latest_rows(spark, view: FeatureView, table_uri: str, version: int, changes
     offline row (including updated_at of the run that last changed it). changes: (entity, _from), the
     newest changed date; the latest row is at or after it."""
     entity, date = view.entity_column, view.event_date_column
-    low = changes.agg(F.min("_from")).first()[0]
+    low = None if changes is None else changes.agg(F.min("_from")).first()[0]
     if low is None:
         return offline_store.read_version(spark, table_uri, version).limit(0)
     table = offline_store.read_version(spark, table_uri, version).where(
@@ -422,7 +583,11 @@ def _start_deadline(spark: SparkSession, args: JobArgs, summary: dict, started: 
 
 def _fail(spark: SparkSession, args: JobArgs, summary: dict, message: str, started: float) -> None:
     print(f"feature job failed: {message}", file=sys.stderr)
-    summary.update(run_id=args.run_id, view=args.view, mode=args.mode, inputs=list(args.inputs))
+    summary.update(run_id=args.run_id, view=args.view, mode=args.mode)
+    if args.repair is None:
+        summary["inputs"] = list(args.inputs)
+    else:
+        summary["repair"] = args.repair.describe()
     summary.update(status="failed", error=message, finished_at=dt.datetime.now(dt.UTC).isoformat())
     online = summary.get("online") or {}
     if online.get("status") == "pending":

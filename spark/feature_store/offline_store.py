@@ -122,6 +122,28 @@ def to_table_rows(
     )
 
 
+def _same_key(view: FeatureView, date_range: tuple) -> str:
+    """MERGE condition: same (entity, date). Date bounds on the target let Delta skip months (and files)
+    the source cannot touch."""
+    entity, date = view.entity_column, view.event_date_column
+    first, last = date_range
+    return (
+        f"t.{entity} = s.{entity} AND t.{date} = s.{date} "
+        f"AND t.{date} >= DATE'{first.isoformat()}' AND t.{date} <= DATE'{last.isoformat()}'"
+    )
+
+
+def _values_differ(view: FeatureView) -> Column:
+    """MERGE condition: target row t and source row s differ in a value (nulls compare equal). updated_at
+    and run_id are not values: a row recomputed to the same values is left as it was."""
+    entity, date = view.entity_column, view.event_date_column
+    changed: Column = F.lit(False)
+    for column in table_columns(view):
+        if column not in (entity, date, UPDATED_AT, RUN_ID):
+            changed = changed | ~F.col(f"t.{column}").eqNullSafe(F.col(f"s.{column}"))
+    return changed
+
+
 @dataclass(frozen=True)
 class MergeResult:
     version: int
@@ -139,22 +161,12 @@ def merge_rows(spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView
         last_commit = table.history(1).select("version", "operationMetrics").first()
         inserted = int((last_commit["operationMetrics"] or {}).get("numOutputRows", 0))
         return MergeResult(int(last_commit["version"]), inserted, 0, 0)
-    entity, date = view.entity_column, view.event_date_column
-    first, last = date_range
-    # Date bounds on the target let Delta skip months (and files) the source cannot touch.
-    condition = (
-        f"t.{entity} = s.{entity} AND t.{date} = s.{date} "
-        f"AND t.{date} >= DATE'{first.isoformat()}' AND t.{date} <= DATE'{last.isoformat()}'"
-    )
-    compared = [c for c in table_columns(view) if c not in (entity, date, UPDATED_AT, RUN_ID)]
-    changed: Column = F.lit(False)
-    for column in compared:
-        changed = changed | ~F.col(f"t.{column}").eqNullSafe(F.col(f"s.{column}"))
+    condition = _same_key(view, date_range)
     assignments = {c: F.col(f"s.{c}") for c in table_columns(view)}
     (
         table.alias("t")
         .merge(rows.alias("s"), condition)
-        .whenMatchedUpdate(condition=changed, set=assignments)
+        .whenMatchedUpdate(condition=_values_differ(view), set=assignments)
         .whenNotMatchedInsert(values=assignments)
         .execute()
     )
@@ -164,6 +176,43 @@ def merge_rows(spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView
     updated = int(metrics.get("numTargetRowsUpdated", 0))
     source_rows = int(metrics.get("numSourceRows", inserted + updated))
     return MergeResult(int(last_commit["version"]), inserted, updated, source_rows - inserted - updated)
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    version: int
+    rows_deleted: int
+    rows_updated: int
+
+
+def repair_rows(
+    spark: SparkSession, uri: str, doomed: DataFrame, recomputed: DataFrame, view: FeatureView, date_range: tuple
+) -> RepairResult:
+    """One MERGE, so one commit: deletes the doomed rows (table layout, read from the table) and rewrites
+    each recomputed row whose values differ. A reader sees the table before or after the repair, never
+    half of it; a re-run finds nothing to delete and nothing different. date_range bounds every key of
+    both sets, for pruning."""
+    columns = table_columns(view)
+    delete_flag = "_repair_delete"
+    source = doomed.select(*columns, F.lit(True).alias(delete_flag)).unionByName(
+        recomputed.select(*columns, F.lit(False).alias(delete_flag))
+    )
+    changed = _values_differ(view)
+    table = DeltaTable.forPath(spark, uri)
+    (
+        table.alias("t")
+        .merge(source.alias("s"), _same_key(view, date_range))
+        .whenMatchedDelete(condition=F.col(f"s.{delete_flag}"))
+        .whenMatchedUpdate(condition=~F.col(f"s.{delete_flag}") & changed, set={c: F.col(f"s.{c}") for c in columns})
+        .execute()
+    )
+    last_commit = table.history(1).select("version", "operationMetrics").first()
+    metrics = last_commit["operationMetrics"] or {}
+    return RepairResult(
+        int(last_commit["version"]),
+        int(metrics.get("numTargetRowsDeleted", 0)),
+        int(metrics.get("numTargetRowsUpdated", 0)),
+    )
 
 
 def current_version(spark: SparkSession, uri: str) -> int:
@@ -182,20 +231,19 @@ def read_history(
     lookback_days: int,
     lookahead_days: int,
     date_range: tuple,
+    version: int | None = None,
 ) -> DataFrame:
     """Source rows already in the table that the new rows' features depend on (lookback) or that
     depend on the new rows (lookahead), per entity; in the same layout as accepted input rows.
-    bounds: entity, _first, _last (the new rows' date range per entity)."""
+    bounds: entity, _first, _last (the new rows' date range per entity); version: the table version
+    to read (default: the newest)."""
     entity, date = view.entity_column, view.event_date_column
     first, last = date_range
     low = first - dt.timedelta(days=lookback_days)
     high = last + dt.timedelta(days=lookahead_days)
-    table = (
-        spark.read.format("delta")
-        .load(uri)
-        .where(
-            (F.col(date) >= F.lit(low.isoformat()).cast("date")) & (F.col(date) <= F.lit(high.isoformat()).cast("date"))
-        )
+    source = spark.read.format("delta").load(uri) if version is None else read_version(spark, uri, version)
+    table = source.where(
+        (F.col(date) >= F.lit(low.isoformat()).cast("date")) & (F.col(date) <= F.lit(high.isoformat()).cast("date"))
     )
     locations = stored_sources(view)
     types = view.source_types
