@@ -1,11 +1,14 @@
 // The production adapters of the run orchestration's ports, wired once per function from its
 // configuration: the DynamoDB ledger, CloudWatch metrics through Powertools (EMF), SNS alerts,
-// and the EMR step starter. Handlers and the local stack build their dependencies here.
+// and the EMR step starter. Handlers and the local stack build their dependencies here; every SDK
+// client takes its endpoint from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> locally:
+// https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EMRClient } from "@aws-sdk/client-emr";
 import { S3Client } from "@aws-sdk/client-s3";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { startFeatureJobStep } from "../submit/start-feature-job.js";
-import { awsQueryCall } from "./aws-signed-request.js";
 import type { RunConfig } from "./feature-job-config.js";
 import type { RunAlerts, RunDependencies, RunMetrics } from "./feature-runs.js";
 import { loadFeatureViews } from "./feature-view.js";
@@ -37,15 +40,18 @@ export function powertoolsRunMetrics(metrics: Metrics): RunMetrics {
 }
 
 /** SNS Publish to the alerts topic (the stack's topic, with an optional e-mail subscription). */
-export function snsAlerts(topicArn: string): RunAlerts {
+export function snsAlerts(topicArn: string, sns: SNSClient): RunAlerts {
   return {
     async publish(subject, message) {
-      await awsQueryCall({ service: "sns", apiVersion: "2010-03-31" }, "Publish", {
-        TopicArn: topicArn,
-        // SNS subjects: at most 100 printable ASCII characters.
-        Subject: subject.replace(/[^\x20-\x7e]/g, "?").slice(0, 100),
-        Message: message,
-      });
+      await sns.send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          // SNS subjects: at most 100 printable ASCII characters, no line break.
+          // https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+          Subject: subject.replace(/[^\x20-\x7e]/g, "?").slice(0, 100),
+          Message: message,
+        }),
+      );
     },
   };
 }
@@ -60,7 +66,7 @@ export function runDependencies(
     options.metrics ??
     new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? RUN_METRICS_NAMESPACE });
   return {
-    ledger: new DynamoDbRunLedgerStore(config.RUN_LEDGER_TABLE),
+    ledger: new DynamoDbRunLedgerStore(config.RUN_LEDGER_TABLE, new DynamoDBClient({})),
     emr,
     s3: new S3Client({}),
     config,
@@ -68,6 +74,6 @@ export function runDependencies(
     startStep: (run) => startFeatureJobStep(run, { emr, config }),
     metrics: powertoolsRunMetrics(metricsSink),
     metricsSink,
-    ...(options.alertsTopicArn ? { alerts: snsAlerts(options.alertsTopicArn) } : {}),
+    ...(options.alertsTopicArn ? { alerts: snsAlerts(options.alertsTopicArn, new SNSClient({})) } : {}),
   };
 }

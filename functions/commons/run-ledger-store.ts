@@ -5,7 +5,15 @@
 // and by moto), which is why the ledger lives there rather than in S3 (If-Match only guards a whole
 // object, and listing "queued files of a view" would mean a LIST plus one GET per file).
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
-import { AwsServiceError, awsJsonCall } from "./aws-signed-request.js";
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
 
 export type LedgerValue = string | number | boolean | null | LedgerValue[] | { [key: string]: LedgerValue };
 export type LedgerItem = { readonly pk: string; readonly sk: string } & Record<string, LedgerValue>;
@@ -38,15 +46,7 @@ export interface RunLedgerStore {
   ): Promise<LedgerItem[]>;
 }
 
-// --- DynamoDB attribute values ---
-
-type AttributeValue =
-  | { S: string }
-  | { N: string }
-  | { BOOL: boolean }
-  | { NULL: true }
-  | { L: AttributeValue[] }
-  | { M: Record<string, AttributeValue> };
+// --- DynamoDB attribute values (the SDK's AttributeValue union) ---
 
 export function marshal(value: LedgerValue): AttributeValue {
   if (value === null) return { NULL: true };
@@ -57,13 +57,16 @@ export function marshal(value: LedgerValue): AttributeValue {
   return { M: Object.fromEntries(Object.entries(value).map(([k, v]) => [k, marshal(v)])) };
 }
 
+/** The inverse of marshal; a type the ledger never writes (sets, binary) is a corrupt item. */
 export function unmarshal(value: AttributeValue): LedgerValue {
-  if ("S" in value) return value.S;
-  if ("N" in value) return Number(value.N);
-  if ("BOOL" in value) return value.BOOL;
-  if ("NULL" in value) return null;
-  if ("L" in value) return value.L.map(unmarshal);
-  return Object.fromEntries(Object.entries(value.M).map(([k, v]) => [k, unmarshal(v)]));
+  if (value.S !== undefined) return value.S;
+  if (value.N !== undefined) return Number(value.N);
+  if (value.BOOL !== undefined) return value.BOOL;
+  if (value.NULL !== undefined) return null;
+  if (value.L !== undefined) return value.L.map(unmarshal);
+  if (value.M !== undefined)
+    return Object.fromEntries(Object.entries(value.M).map(([k, v]) => [k, unmarshal(v)]));
+  throw new Error(`run ledger: unsupported DynamoDB attribute type ${Object.keys(value).join(",")}`);
 }
 
 function unmarshalItem(item: Record<string, AttributeValue>): LedgerItem {
@@ -110,35 +113,29 @@ class Expression {
   }
 }
 
+/** A condition that did not hold; every other error is the caller's to see. */
 function isConditionFailure(error: unknown): boolean {
-  return error instanceof AwsServiceError && error.code === "ConditionalCheckFailedException";
+  return error instanceof ConditionalCheckFailedException;
 }
 
-/** The ledger in one DynamoDB table (functions/commons/run-ledger-table.ts), strongly consistent reads. */
+/**
+ * The ledger in one DynamoDB table (functions/commons/run-ledger-table.ts), strongly consistent
+ * reads. The client is the caller's: one per process (runDependencies, the status handler).
+ */
 export class DynamoDbRunLedgerStore implements RunLedgerStore {
-  readonly #target;
   constructor(
     private readonly tableName: string,
-    options: { region?: string; endpoint?: string } = {},
-  ) {
-    this.#target = {
-      service: "dynamodb",
-      targetPrefix: "DynamoDB_20120810",
-      jsonVersion: "1.0" as const,
-      ...options,
-    };
-  }
-
-  private call<T>(operation: string, input: unknown): Promise<T> {
-    return awsJsonCall<T>(this.#target, operation, input);
-  }
+    private readonly dynamodb: DynamoDBClient,
+  ) {}
 
   async get(pk: string, sk: string): Promise<LedgerItem | undefined> {
-    const response = await this.call<{ Item?: Record<string, AttributeValue> }>("GetItem", {
-      TableName: this.tableName,
-      Key: { pk: { S: pk }, sk: { S: sk } },
-      ConsistentRead: true,
-    });
+    const response = await this.dynamodb.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: pk }, sk: { S: sk } },
+        ConsistentRead: true,
+      }),
+    );
     return response.Item ? unmarshalItem(response.Item) : undefined;
   }
 
@@ -146,12 +143,14 @@ export class DynamoDbRunLedgerStore implements RunLedgerStore {
     const expression = new Expression();
     const conditionText = expression.condition(condition);
     try {
-      await this.call("PutItem", {
-        TableName: this.tableName,
-        Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, marshal(v)])),
-        ...(conditionText ? { ConditionExpression: conditionText } : {}),
-        ...expression.params(),
-      });
+      await this.dynamodb.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, marshal(v)])),
+          ...(conditionText ? { ConditionExpression: conditionText } : {}),
+          ...expression.params(),
+        }),
+      );
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -178,13 +177,15 @@ export class DynamoDbRunLedgerStore implements RunLedgerStore {
       ...(removes.length > 0 ? [`REMOVE ${removes.join(", ")}`] : []),
     ].join(" ");
     try {
-      await this.call("UpdateItem", {
-        TableName: this.tableName,
-        Key: { pk: { S: pk }, sk: { S: sk } },
-        UpdateExpression: update,
-        ...(conditionText ? { ConditionExpression: conditionText } : {}),
-        ...expression.params(),
-      });
+      await this.dynamodb.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: pk }, sk: { S: sk } },
+          UpdateExpression: update,
+          ...(conditionText ? { ConditionExpression: conditionText } : {}),
+          ...expression.params(),
+        }),
+      );
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -200,19 +201,21 @@ export class DynamoDbRunLedgerStore implements RunLedgerStore {
     const items: LedgerItem[] = [];
     let start: Record<string, AttributeValue> | undefined;
     do {
-      const response = await this.call<{
-        Items?: Record<string, AttributeValue>[];
-        LastEvaluatedKey?: Record<string, AttributeValue>;
-      }>("Query", {
-        TableName: this.tableName,
-        // begins_with refuses an empty prefix: then the whole partition.
-        KeyConditionExpression: skPrefix ? "pk = :pk AND begins_with(sk, :prefix)" : "pk = :pk",
-        ExpressionAttributeValues: { ":pk": { S: pk }, ...(skPrefix ? { ":prefix": { S: skPrefix } } : {}) },
-        ScanIndexForward: !options.newestFirst,
-        ConsistentRead: true,
-        ...(options.limit ? { Limit: options.limit - items.length } : {}),
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      });
+      const response = await this.dynamodb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          // begins_with refuses an empty prefix: then the whole partition.
+          KeyConditionExpression: skPrefix ? "pk = :pk AND begins_with(sk, :prefix)" : "pk = :pk",
+          ExpressionAttributeValues: {
+            ":pk": { S: pk },
+            ...(skPrefix ? { ":prefix": { S: skPrefix } } : {}),
+          },
+          ScanIndexForward: !options.newestFirst,
+          ConsistentRead: true,
+          ...(options.limit ? { Limit: options.limit - items.length } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
       items.push(...(response.Items ?? []).map(unmarshalItem));
       start = response.LastEvaluatedKey;
     } while (start && (options.limit === undefined || items.length < options.limit));

@@ -2,6 +2,7 @@
 //   sls invoke -f status --data '{"view":"energy"}'
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import middy from "@middy/core";
 import { z } from "zod";
 import { readConfig } from "../commons/config.js";
@@ -16,7 +17,7 @@ const config = readConfig(
   }),
 );
 const deps = {
-  ledger: new DynamoDbRunLedgerStore(config.RUN_LEDGER_TABLE),
+  ledger: new DynamoDbRunLedgerStore(config.RUN_LEDGER_TABLE, new DynamoDBClient({})),
   views: loadFeatureViews(config.FEATURE_VIEWS_DIR),
 };
 const logger = new Logger();

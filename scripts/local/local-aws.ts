@@ -1,7 +1,9 @@
 // The AWS side of the local pipeline, on moto: the raw (versioned), offline and artifacts buckets,
 // the raw bucket's ObjectCreated notification (raw/ … .csv) to an SQS queue, and a long-running
 // EMR cluster whose id ingest gets as EMR_CLUSTER_ID, as with a configured cluster in AWS.
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EMRClient, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import {
   CreateBucketCommand,
   PutBucketNotificationConfigurationCommand,
@@ -15,6 +17,10 @@ export interface LocalAwsClients {
   readonly s3: S3Client;
   readonly sqs: SQSClient;
   readonly emr: EMRClient;
+  /** The run ledger's table. */
+  readonly dynamodb: DynamoDBClient;
+  /** The local EMR step events (scripts/local/run-events.ts). */
+  readonly events: EventBridgeClient;
 }
 
 export interface LocalAws {
@@ -54,6 +60,8 @@ export function localAwsClients(endpoint: string): LocalAwsClients {
     s3: new S3Client({ ...common, forcePathStyle: true }),
     sqs: new SQSClient(common),
     emr: new EMRClient(common),
+    dynamodb: new DynamoDBClient(common),
+    events: new EventBridgeClient(common),
   };
 }
 

@@ -5,6 +5,12 @@
 // rate(5 minutes) rule sends, every few seconds here so a taken-over or missed run moves on fast.
 // moto 5.2 delivers a matching PutEvents entry to an SQS target (tried; ../shared/DESIGN.md).
 import {
+  type EventBridgeClient,
+  PutEventsCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from "@aws-sdk/client-eventbridge";
+import {
   CreateQueueCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
@@ -12,11 +18,9 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context } from "aws-lambda";
-import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
 import { SCHEDULED_EVENT, STEP_STATUS_CHANGE } from "../../functions/run-events/run-events.js";
 import { sleep } from "./engines.js";
 import { lambdaContext } from "./lambda-context.js";
-import { LOCAL_REGION } from "./settings.js";
 
 export type RunEventsHandler = (event: unknown, context: Context) => Promise<unknown>;
 
@@ -29,18 +33,12 @@ export interface StepStatus {
   readonly message?: string;
 }
 
-function events(endpoint: string) {
-  return {
-    service: "events",
-    targetPrefix: "AWSEvents",
-    jsonVersion: "1.1" as const,
-    endpoint,
-    region: LOCAL_REGION,
-  };
-}
-
 /** The stack's rule on EMR step and cluster state changes, with an SQS queue as its target. */
-export async function createRunEventsRoute(endpoint: string, sqs: SQSClient, name: string): Promise<string> {
+export async function createRunEventsRoute(
+  events: EventBridgeClient,
+  sqs: SQSClient,
+  name: string,
+): Promise<string> {
   const queue = await sqs.send(
     new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: "60" } }),
   );
@@ -48,44 +46,47 @@ export async function createRunEventsRoute(endpoint: string, sqs: SQSClient, nam
   const attributes = await sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
   );
-  await awsJsonCall(events(endpoint), "PutRule", {
-    Name: name,
-    EventPattern: JSON.stringify({
-      source: ["aws.emr"],
-      "detail-type": [STEP_STATUS_CHANGE, "EMR Cluster State Change"],
+  await events.send(
+    new PutRuleCommand({
+      Name: name,
+      EventPattern: JSON.stringify({
+        source: ["aws.emr"],
+        "detail-type": [STEP_STATUS_CHANGE, "EMR Cluster State Change"],
+      }),
+      State: "ENABLED",
     }),
-    State: "ENABLED",
-  });
-  await awsJsonCall(events(endpoint), "PutTargets", {
-    Rule: name,
-    Targets: [{ Id: "run-events", Arn: attributes.Attributes?.QueueArn ?? "" }],
-  });
+  );
+  await events.send(
+    new PutTargetsCommand({
+      Rule: name,
+      Targets: [{ Id: "run-events", Arn: attributes.Attributes?.QueueArn ?? "" }],
+    }),
+  );
   return queueUrl;
 }
 
 /** What EMR sends when a step changes state, published to the default event bus. */
-export async function publishStepStatus(endpoint: string, step: StepStatus): Promise<void> {
-  const response = await awsJsonCall<{
-    FailedEntryCount?: number;
-    Entries?: Array<{ ErrorMessage?: string }>;
-  }>(events(endpoint), "PutEvents", {
-    Entries: [
-      {
-        Source: "aws.emr",
-        DetailType: STEP_STATUS_CHANGE,
-        Resources: [],
-        Detail: JSON.stringify({
-          severity: step.state === "FAILED" ? "ERROR" : "INFO",
-          actionOnFailure: "CONTINUE",
-          stepId: step.stepId,
-          name: step.name,
-          clusterId: step.clusterId,
-          state: step.state,
-          message: step.message ?? `Step ${step.stepId} is ${step.state}`,
-        }),
-      },
-    ],
-  });
+export async function publishStepStatus(events: EventBridgeClient, step: StepStatus): Promise<void> {
+  const response = await events.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          Source: "aws.emr",
+          DetailType: STEP_STATUS_CHANGE,
+          Resources: [],
+          Detail: JSON.stringify({
+            severity: step.state === "FAILED" ? "ERROR" : "INFO",
+            actionOnFailure: "CONTINUE",
+            stepId: step.stepId,
+            name: step.name,
+            clusterId: step.clusterId,
+            state: step.state,
+            message: step.message ?? `Step ${step.stepId} is ${step.state}`,
+          }),
+        },
+      ],
+    }),
+  );
   if (response.FailedEntryCount) {
     throw new Error(`PutEvents refused the step event: ${response.Entries?.[0]?.ErrorMessage ?? "?"}`);
   }

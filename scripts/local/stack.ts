@@ -4,6 +4,7 @@
 // stop() undoes exactly what start() did, in reverse, even when start() was interrupted half-way.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { CreateTableCommand, ResourceInUseException } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
 import { writeCompiledViews } from "../../functions/commons/compiled-view.js";
@@ -29,7 +30,7 @@ import {
   RunEventsPoller,
 } from "./run-events.js";
 import { type IngestHandler, S3EventPoller, type S3EventReport } from "./s3-events.js";
-import { LOCAL_REGION, type LocalPaths, type LocalSettings, localBuckets } from "./settings.js";
+import { type LocalPaths, type LocalSettings, localBuckets } from "./settings.js";
 
 export interface LocalStackOptions {
   readonly settings: LocalSettings;
@@ -139,26 +140,14 @@ export class LocalStack {
     this.#aws = aws;
     const runLedgerTable = `${settings.LOCAL_BUCKET_PREFIX}-runs`;
     try {
-      await awsJsonCall(
-        {
-          service: "dynamodb",
-          targetPrefix: "DynamoDB_20120810",
-          jsonVersion: "1.0",
-          endpoint: this.moto.url,
-        },
-        "CreateTable",
-        runLedgerTableDefinition(runLedgerTable),
-      );
+      await this.clients.dynamodb.send(new CreateTableCommand(runLedgerTableDefinition(runLedgerTable)));
     } catch (error) {
       // moto keeps its state while it runs: a restarted stack on the same moto reuses the ledger.
-      if (!/ResourceInUseException/.test((error as Error).message)) throw error;
+      if (!(error instanceof ResourceInUseException)) throw error;
     }
-    this.#ledger = new DynamoDbRunLedgerStore(runLedgerTable, {
-      endpoint: this.moto.url,
-      region: LOCAL_REGION,
-    });
+    this.#ledger = new DynamoDbRunLedgerStore(runLedgerTable, this.clients.dynamodb);
     const runEventsQueue = await createRunEventsRoute(
-      this.moto.url,
+      this.clients.events,
       this.clients.sqs,
       `${settings.LOCAL_BUCKET_PREFIX}-run-events`,
     );
@@ -237,7 +226,7 @@ export class LocalStack {
     }
     // What EMR tells EventBridge about a step, the runner tells moto's EventBridge.
     const publish = (step: StepRecord, state: "RUNNING" | "COMPLETED" | "FAILED") =>
-      publishStepStatus(this.moto.url, {
+      publishStepStatus(this.clients.events, {
         name: step.name,
         stepId: step.stepId,
         clusterId: aws.clusterId,

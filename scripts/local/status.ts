@@ -6,7 +6,8 @@ import { parseArgs } from "node:util";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
 import { status, type ViewStatus } from "../../functions/status/status.js";
-import { LOCAL_REGION, localPaths, readLocalSettings } from "./settings.js";
+import { localAwsClients } from "./local-aws.js";
+import { localPaths, readLocalSettings } from "./settings.js";
 import { readStackFile } from "./stack.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -69,10 +70,7 @@ async function main(): Promise<number> {
     process.stderr.write(`no running local pipeline (${paths.stackFile}); start it with: npm run local\n`);
     return 2;
   }
-  const ledger = new DynamoDbRunLedgerStore(stack.runLedgerTable, {
-    endpoint: stack.endpoint,
-    region: LOCAL_REGION,
-  });
+  const ledger = new DynamoDbRunLedgerStore(stack.runLedgerTable, localAwsClients(stack.endpoint).dynamodb);
   const shown = await status(
     { ...(flags.view ? { view: flags.view } : {}), runs: Number(flags.runs) },
     { ledger, views: loadFeatureViews(paths.featureViewsDir) },

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { fileIdOf, readFile } from "../../functions/commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
@@ -17,10 +17,11 @@ import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
 import { sleep } from "./engines.js";
 import type { StepRecord } from "./job-runner.js";
+import { localAwsClients } from "./local-aws.js";
 import { httpGet } from "./read-burst.js";
 import { summaryLines } from "./run-summary.js";
 import { sampleFile } from "./sample-data.js";
-import { LOCAL_REGION, localPaths, readLocalSettings } from "./settings.js";
+import { localPaths, readLocalSettings } from "./settings.js";
 import { readStackFile } from "./stack.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -93,12 +94,7 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const s3 = new S3Client({
-    endpoint: stack.endpoint,
-    region: LOCAL_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
+  const { s3, dynamodb } = localAwsClients(stack.endpoint);
   const key = `raw/${view.name}/${flags.name ?? basename(file)}`;
   if (!key.endsWith(".csv")) {
     // The raw bucket notifies ingest of raw/…/*.csv only (resources/storage.cjs), as in AWS.
@@ -120,10 +116,7 @@ async function main(): Promise<number> {
   if (flags["no-wait"]) return 0;
 
   // Follow the file the way an operator would in AWS: its run-ledger item, or its quarantine report.
-  const runs = new DynamoDbRunLedgerStore(stack.runLedgerTable, {
-    endpoint: stack.endpoint,
-    region: LOCAL_REGION,
-  });
+  const runs = new DynamoDbRunLedgerStore(stack.runLedgerTable, dynamodb);
   const fileId = fileIdOf({
     bucket: stack.buckets.raw,
     key,

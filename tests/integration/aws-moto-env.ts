@@ -3,9 +3,9 @@
 // it through the standard AWS_ENDPOINT_URL_* variables and creates uniquely named buckets.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
-import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
 import { runLedgerTableDefinition } from "../../functions/commons/run-ledger-table.js";
 import { lambdaContext as localLambdaContext } from "../../scripts/local/lambda-context.js";
 
@@ -75,14 +75,15 @@ export async function createTestBuckets(s3: S3Client, label: string): Promise<Te
   return buckets;
 }
 
-/** A fresh run-ledger table (the stack's definition) named for this test. */
+/** A fresh run-ledger table (the stack's definition) named for this test; after pointSdkAtMoto. */
 export async function createRunLedgerTable(label: string): Promise<string> {
   const name = `it-${label}-runs-${randomBytes(4).toString("hex")}`;
-  await awsJsonCall(
-    { service: "dynamodb", targetPrefix: "DynamoDB_20120810", jsonVersion: "1.0" },
-    "CreateTable",
-    runLedgerTableDefinition(name),
-  );
+  const dynamodb = new DynamoDBClient({});
+  try {
+    await dynamodb.send(new CreateTableCommand(runLedgerTableDefinition(name)));
+  } finally {
+    dynamodb.destroy();
+  }
   return name;
 }
 

@@ -5,8 +5,11 @@
 // with the stack's pattern → SQS) delivers a step event runEvents understands.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EMRClient, ListStepsCommand, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -15,7 +18,6 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { S3Event } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { awsQueryCall } from "../../functions/commons/aws-signed-request.js";
 import { type RunConfig, runConfigSchema } from "../../functions/commons/feature-job-config.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { runDependencies } from "../../functions/commons/run-adapters.js";
@@ -31,7 +33,6 @@ import {
   createTestBuckets,
   ensureMoto,
   lambdaContext,
-  MOTO_URL,
   pointSdkAtMoto,
   s3PutEvent,
   type TestBuckets,
@@ -44,6 +45,9 @@ let stopMoto = () => {};
 let s3: S3Client;
 let emr: EMRClient;
 let sqs: SQSClient;
+let dynamodb: DynamoDBClient;
+let sns: SNSClient;
+let events: EventBridgeClient;
 let buckets: TestBuckets;
 let clusterId: string;
 const quiet = () => new Logger({ logLevel: "WARN" });
@@ -54,6 +58,9 @@ beforeAll(async () => {
   s3 = new S3Client({});
   emr = new EMRClient({});
   sqs = new SQSClient({});
+  dynamodb = new DynamoDBClient({});
+  sns = new SNSClient({});
+  events = new EventBridgeClient({});
   buckets = await createTestBuckets(s3, "runs");
   const cluster = await emr.send(
     new RunJobFlowCommand({
@@ -106,7 +113,7 @@ function stepEvent(name: string, stepId: string, state: string) {
 
 describe("the DynamoDB run ledger on moto", () => {
   it("enforces conditions: one of ten concurrent lock takers wins, a stale expectation loses", async () => {
-    const ledger = new DynamoDbRunLedgerStore((await config()).RUN_LEDGER_TABLE);
+    const ledger = new DynamoDbRunLedgerStore((await config()).RUN_LEDGER_TABLE, dynamodb);
     const takers = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         ledger.update(
@@ -200,15 +207,9 @@ describe("runEvents on moto", () => {
   it("retries a failing step, then fails its file and publishes one alert to the SNS topic", async () => {
     const settings = await config();
     const subscriber = await queueArn(`it-alerts-${Date.now()}`);
-    const topic = await awsQueryCall({ service: "sns", apiVersion: "2010-03-31" }, "CreateTopic", {
-      Name: `it-alerts-${Date.now()}`,
-    });
-    const topicArn = /<TopicArn>([^<]+)<\/TopicArn>/.exec(topic)?.[1] ?? "";
-    await awsQueryCall({ service: "sns", apiVersion: "2010-03-31" }, "Subscribe", {
-      TopicArn: topicArn,
-      Protocol: "sqs",
-      Endpoint: subscriber.arn,
-    });
+    const topic = await sns.send(new CreateTopicCommand({ Name: `it-alerts-${Date.now()}` }));
+    const topicArn = topic.TopicArn ?? "";
+    await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: subscriber.arn }));
     const metrics = new Metrics({ namespace: "FeatureStore", serviceName: "it" });
     const deps = {
       ...runDependencies(settings, { alertsTopicArn: topicArn, metrics }),
@@ -261,8 +262,8 @@ describe("runEvents on moto", () => {
 
 describe("the local EventBridge route", () => {
   it("delivers a published step event through the rule to SQS, in the shape runEvents parses", async () => {
-    const url = await createRunEventsRoute(MOTO_URL, sqs, `it-run-events-${Date.now()}`);
-    await publishStepStatus(MOTO_URL, {
+    const url = await createRunEventsRoute(events, sqs, `it-run-events-${Date.now()}`);
+    await publishStepStatus(events, {
       name: "feature-job energy incremental r-1",
       stepId: "s-1",
       clusterId,
