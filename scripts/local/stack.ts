@@ -6,7 +6,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, join } from "node:path";
 import { CreateTableCommand, ResourceInUseException } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { awsJsonCall } from "../../functions/commons/aws-signed-request.js";
 import { writeCompiledViews } from "../../functions/commons/compiled-view.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { type FileItem, readFile } from "../../functions/commons/run-ledger.js";
