@@ -7,16 +7,27 @@ import { compiledViewFileName } from "./compiled-view.js";
 
 export const JOB_MODES = ["full", "incremental"] as const;
 export type JobMode = (typeof JOB_MODES)[number];
+/** A run either computes features from raw inputs (JobMode) or removes wrong rows ("repair"). */
+export type RunMode = JobMode | "repair";
+
+/** What a repair removes from both stores: entities, a closed date range (yyyy-MM-dd), or both. */
+export interface RepairSelection {
+  readonly entities: readonly string[];
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+}
 
 /** File name of the Keyspaces driver profile; `--files` puts it in the driver's working directory. */
 export const DRIVER_PROFILE_FILE = "keyspaces-application.conf";
 
-/** One run of the feature job over some raw files of one view. */
+/** One run of the feature job: over some raw files of one view, or a repair (no inputs). */
 export interface FeatureJobRun {
   readonly view: string;
   readonly inputs: readonly string[];
-  readonly mode: JobMode;
+  readonly mode: RunMode;
   readonly runId: string;
+  /** Mode "repair" only: the rows to remove. */
+  readonly repair?: RepairSelection | undefined;
   /** The job ends itself with a failure summary after this many minutes (--timeout-minutes). */
   readonly timeoutMinutes?: number | undefined;
 }
@@ -126,12 +137,13 @@ export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): stri
     ...run.inputs.flatMap((input) => ["--input", input]),
     "--mode",
     run.mode,
+    ...(run.mode === "repair" ? repairArgs(run.repair) : []),
     "--feature-view",
     at.featureView(run.view),
     "--offline-uri",
     at.offlineUri,
-    "--rejects-uri",
-    at.rejectsUri(run.view, run.runId),
+    // A repair reads no raw rows, so it rejects none.
+    ...(run.mode === "repair" ? [] : ["--rejects-uri", at.rejectsUri(run.view, run.runId)]),
     "--summary-uri",
     at.summaryUri(run.view, run.runId),
     "--run-id",
@@ -143,6 +155,15 @@ export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): stri
     ...(run.timeoutMinutes === undefined ? [] : ["--timeout-minutes", String(run.timeoutMinutes)]),
   ];
   return ["spark-submit", ...sparkOptions, at.jobScript, ...jobArgs];
+}
+
+function repairArgs(selection: RepairSelection | undefined): string[] {
+  if (!selection) throw new Error("a repair run needs its selection");
+  return [
+    ...selection.entities.flatMap((entity) => ["--repair-entity", entity]),
+    ...(selection.from === undefined ? [] : ["--repair-from", selection.from]),
+    ...(selection.to === undefined ? [] : ["--repair-to", selection.to]),
+  ];
 }
 
 /** Step names are how a person finds a run in the EMR console: view, mode and run id. */

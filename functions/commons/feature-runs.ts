@@ -17,7 +17,8 @@ import {
   type FeatureJobRun,
   featureJobPurpose,
   featureJobStepName,
-  type JobMode,
+  type RepairSelection,
+  type RunMode,
   s3JobLocations,
 } from "./emr-step.js";
 import type { FeatureJobConfig } from "./feature-job-config.js";
@@ -124,6 +125,7 @@ function jobRun(run: RunItem, deps: RunDependencies): FeatureJobRun {
     inputs: run.inputs,
     mode: run.mode,
     runId: run.runId,
+    ...(run.repair ? { repair: run.repair } : {}),
     timeoutMinutes: deps.config.RUN_TIMEOUT_MINUTES,
   };
 }
@@ -188,7 +190,13 @@ export async function startNextRun(
  * RunInProgressError while another run of the view holds it; nothing is queued.
  */
 export async function startRequestedRun(
-  request: { view: string; inputs: readonly string[]; mode: JobMode; runId?: string | undefined },
+  request: {
+    view: string;
+    inputs: readonly string[];
+    mode: RunMode;
+    runId?: string | undefined;
+    repair?: RepairSelection | undefined;
+  },
   deps: RunDependencies,
 ): Promise<StartOutcome & { status: "started" }> {
   const runId = request.runId ?? freshRunId(deps);
@@ -206,6 +214,7 @@ export async function startRequestedRun(
     attempt: 1,
     state: "starting",
     mode: request.mode,
+    ...(request.repair ? { repair: request.repair } : {}),
     fileIds: [],
     inputs: request.inputs,
     trigger: "submit",
@@ -341,7 +350,7 @@ export interface StepStateChange {
 
 /** "feature-job <view> <mode> <runId>" → view and run id; undefined for other steps. */
 export function parseFeatureJobStepName(name: string): { view: string; runId: string } | undefined {
-  const match = /^feature-job (\S+) (full|incremental) (\S+)$/.exec(name);
+  const match = /^feature-job (\S+) (full|incremental|repair) (\S+)$/.exec(name);
   return match ? { view: match[1] as string, runId: match[3] as string } : undefined;
 }
 

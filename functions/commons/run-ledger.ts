@@ -2,6 +2,7 @@
 // one RUN item per attempt of a run, one FILE item per raw object version. Typed readers and the
 // identities (file id, staging key) live here; the state machine that moves them is feature-runs.ts.
 import { createHash } from "node:crypto";
+import type { RepairSelection, RunMode } from "./emr-step.js";
 import type { LedgerItem, LedgerValue, RunLedgerStore } from "./run-ledger-store.js";
 
 export const FILE_STATES = ["received", "queued", "running", "succeeded", "failed", "quarantined"] as const;
@@ -35,7 +36,9 @@ export interface RunItem {
   readonly baseRunId: string;
   readonly attempt: number;
   readonly state: RunState;
-  readonly mode: "full" | "incremental";
+  readonly mode: RunMode;
+  /** Mode "repair" only: the rows the run removes (kept for its retries). */
+  readonly repair?: RepairSelection;
   readonly fileIds: readonly string[];
   readonly inputs: readonly string[];
   readonly trigger: "ingest" | "submit" | "reconcile" | "retry" | "run-events";
