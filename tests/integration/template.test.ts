@@ -36,18 +36,24 @@ const workDir = mkdtempSync(join(tmpdir(), "sfs-template-"));
 /** Runs `sls package` into a fresh directory, one at a time (the build dirs are shared). */
 async function slsPackage(name: string, args: string[]): Promise<Packaged> {
   const dir = join(workDir, name);
-  await run("flock", ["/tmp/sfs-sls-package.lock", "npx", "sls", "package", "--package", dir, ...args], {
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: "offline-packaging",
-      AWS_SECRET_ACCESS_KEY: "dummy-secret-for-offline-packaging",
-      AWS_REGION: "eu-west-1",
-      SLS_TELEMETRY_DISABLED: "1",
-      SLS_NOTIFICATIONS_MODE: "off",
-    },
-    timeout: 240_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  try {
+    await run("flock", ["/tmp/sfs-sls-package.lock", "npx", "sls", "package", "--package", dir, ...args], {
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: "offline-packaging",
+        AWS_SECRET_ACCESS_KEY: "dummy-secret-for-offline-packaging",
+        AWS_REGION: "eu-west-1",
+        SLS_TELEMETRY_DISABLED: "1",
+        SLS_NOTIFICATIONS_MODE: "off",
+      },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (error) {
+    // execFile's message names only the command: say what sls printed.
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`sls package ${args.join(" ")} failed:\n${stderr ?? ""}\n${(stdout ?? "").slice(-4000)}`);
+  }
   const template = JSON.parse(readFileSync(join(dir, "cloudformation-template-update-stack.json"), "utf8"));
   return { dir, template };
 }
