@@ -104,7 +104,7 @@ def generate(households: int) -> tuple[str, str, int, int]:
             [
                 sys.executable,
                 "-m",
-                "feature_store.synthetic",
+                "tools.synthetic",
                 "--out",
                 full,
                 "--households",

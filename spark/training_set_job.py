@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
@@ -163,7 +165,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     """The whole job on a given session; returns the manifest it wrote."""
     versions = dict(args.version)
     if args.versions_from:
-        pinned = json.loads(read_text(spark, args.versions_from))["versions"]
+        pinned = _pinned_versions(read_text(spark, args.versions_from), args.versions_from)
         versions = {view: int(pinned[view]) for view in args.view if view in pinned} | versions
     events, events_version = read_events(spark, args.events, args.events_format, args.events_version)
     specs, view_fingerprints = load_views(spark, args.view, args.feature_view)
@@ -209,8 +211,19 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     }
     # The arguments that rebuild this exact set (identical checksum) by time travel.
     manifest["rebuild_args"] = [arg for name, v in manifest["versions"].items() for arg in ("--version", f"{name}={v}")]
+    manifest["status"] = "succeeded"
     write_text(spark, args.manifest_uri, manifest_json(manifest))
     return manifest
+
+
+def _pinned_versions(text: str, uri: str) -> dict:
+    record = json.loads(text)
+    if record.get("status") == "failed" or "versions" not in record:
+        raise TrainingSetError(
+            f"--versions-from {uri} is not the manifest of a training set that was built "
+            f"({record.get('error', 'no versions in it')}); pin the versions of one that was"
+        )
+    return record["versions"]
 
 
 def build_session() -> SparkSession:
@@ -218,18 +231,45 @@ def build_session() -> SparkSession:
     return build_spark_session(SessionSettings(app_name="training-set"))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> int:
+    """Exit status as the feature job's: 0 built; 2 invalid arguments (argparse, nothing written);
+    3 the request is refused as a whole (unknown column, a view file for another view, a missing
+    input); 1 anything else. For 3 and 1 the manifest URI receives a failure record
+    (`status: failed`, the error), so a caller finds out why where it would find the manifest."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    spark = build_session()
+    own_session = spark is None
+    spark = spark or build_session()
+    started = time.monotonic()
     try:
         manifest = run(spark, args)
-    except (TrainingSetError, FeatureViewError, InputNotFoundError) as err:
-        print(f"training-set: {err}", file=sys.stderr)
-        return 2
+    except (TrainingSetError, FeatureViewError, InputNotFoundError) as error:
+        _fail(spark, args, str(error), started)
+        return 3
+    except Exception as error:  # noqa: BLE001 - any store failure ends the run with a failure record
+        traceback.print_exc()
+        _fail(spark, args, f"{type(error).__name__}: {error}", started)
+        return 1
     finally:
-        spark.stop()
-    print(json.dumps({"output": manifest["output"], "versions": manifest["versions"]}))
+        if own_session:
+            spark.stop()
+    print(json.dumps({"status": "succeeded", "output": manifest["output"], "versions": manifest["versions"]}))
     return 0
+
+
+def _fail(spark: SparkSession, args: argparse.Namespace, message: str, started: float) -> None:
+    print(f"training-set job failed: {message}", file=sys.stderr)
+    record = {
+        "status": "failed",
+        "error": message,
+        "views": list(args.view),
+        "events": args.events,
+        "output": args.output,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    try:
+        write_text(spark, args.manifest_uri, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except Exception as error:  # noqa: BLE001 - the original failure is what matters
+        print(f"could not write the failure record to {args.manifest_uri}: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

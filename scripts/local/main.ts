@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     if (!existsSync(csv)) throw new Error(`--csv ${csv}: no such file`);
   } else {
     say(
-      `raw data: ${households} synthetic households, ${SEED_START} to ${SEED_END} (spark/feature_store/synthetic.py)`,
+      `raw data: ${households} synthetic households, ${SEED_START} to ${SEED_END} (spark/tools/synthetic.py)`,
     );
     const sample = sampleFile(
       { households, start: SEED_START, end: SEED_END },

@@ -1,5 +1,5 @@
 // Raw CSV files for the local pipeline, from the Spark side's deterministic generator
-// (spark/feature_store/synthetic.py): cached by their parameters, so a second run reuses them.
+// (spark/tools/synthetic.py): cached by their parameters, so a second run reuses them.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -35,7 +35,7 @@ export function sampleFile(
   const started = Date.now();
   const args = [
     "-m",
-    "feature_store.synthetic",
+    "tools.synthetic",
     "--out",
     `${path}.tmp`,
     "--households",
@@ -51,7 +51,7 @@ export function sampleFile(
   const result = spawnSync(python, args, { cwd: join(root, "spark"), encoding: "utf8", timeout: 600_000 });
   if (result.status !== 0) {
     throw new Error(
-      `feature_store.synthetic failed (exit ${result.status}): ${result.stderr || result.error}`,
+      `tools.synthetic failed (exit ${result.status}): ${result.stderr || result.error}`,
     );
   }
   renameSync(`${path}.tmp`, path);

@@ -10,7 +10,6 @@ import json
 import pytest
 from conftest import ROOT, VIEW_FILE
 
-from feature_store import synthetic
 from feature_store.feature_view import (
     COMPILED_VIEW_VERSION,
     FeatureViewError,
@@ -18,6 +17,7 @@ from feature_store.feature_view import (
     load_compiled_view,
     parse_compiled_view,
 )
+from tools import synthetic
 
 
 @pytest.fixture

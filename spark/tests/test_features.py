@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from pyspark.sql.types import DateType, DoubleType, IntegerType, StringType, StructField, StructType
 
-from feature_store import synthetic
 from feature_store.features import compute_features
+from tools import synthetic
 
 
 def typed_frame(spark, view, frame: pd.DataFrame):

@@ -12,7 +12,7 @@ import time
 from conftest import ROOT
 from jobs import job_args
 
-from feature_store import synthetic
+from tools import synthetic
 
 
 def test_a_run_past_its_timeout_ends_with_124_and_a_failure_summary(keyspace, tmp_path):

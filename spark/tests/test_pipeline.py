@@ -10,7 +10,8 @@ import datetime as dt
 import pandas as pd
 from jobs import job_args, run_job
 
-from feature_store import online_store, synthetic
+from feature_store import online_store
+from tools import synthetic
 
 KEY = ["household_id", "day"]
 RUN_COLUMNS = ["updated_at", "run_id"]

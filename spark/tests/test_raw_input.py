@@ -9,7 +9,7 @@ import hashlib
 import pytest
 from jobs import job_args, rejects, run_job
 
-from feature_store import synthetic
+from tools import synthetic
 
 SMALL = {"households": 4, "start": dt.date(2012, 2, 20), "end": dt.date(2012, 3, 10), "seed": 3}
 

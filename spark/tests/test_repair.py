@@ -24,7 +24,8 @@ from test_pipeline import (
     write_timestamps,
 )
 
-from feature_store import job, online_store, synthetic
+from feature_store import job, online_store
+from tools import synthetic
 
 
 def repair_args(tmp_path, keyspace, entities=(), days=None, offline=None, run_id=None):

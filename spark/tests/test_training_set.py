@@ -374,6 +374,32 @@ def test_job_rejects_a_view_file_for_another_view(spark, tmp_path):
         training_set_job.load_views(spark, args.view, args.feature_view)
 
 
+def test_a_refused_request_exits_3_with_a_failure_record_where_the_manifest_goes(spark, tmp_path):
+    """The training-set job has the feature job's entry shape: exit 3 for a request refused as a
+    whole, and a failure record at --manifest-uri; a rebuild pinned to that record is refused too."""
+    import training_set_job
+
+    argv = [
+        *("--events", str(tmp_path), "--events-format", "parquet"),
+        *("--entity-column", "household_id", "--event-time-column", "t"),
+        *("--view", "weather", "--feature-view", str(ENERGY_VIEW_FILE)),
+        *("--offline-uri", str(tmp_path), "--output", str(tmp_path / "o")),
+        *("--output-format", "parquet", "--manifest-uri", str(tmp_path / "m.json")),
+    ]
+    assert training_set_job.main(argv, spark=spark) == 3
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["status"] == "failed"
+    assert "file of view 'energy'" in record["error"]
+
+    pinned = [*argv[:-1], str(tmp_path / "m2.json"), "--versions-from", str(tmp_path / "m.json")]
+    pinned[pinned.index("weather")] = "energy"
+    assert training_set_job.main(pinned, spark=spark) == 3
+    assert (
+        "is not the manifest of a training set that was built"
+        in json.loads((tmp_path / "m2.json").read_text())["error"]
+    )
+
+
 @pytest.mark.parametrize(
     "bad",
     [

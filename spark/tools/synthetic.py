@@ -2,10 +2,10 @@
 5,560 households from 2011-11-23 to 2014-02-28, about 3.5 million rows, with households joining late
 and leaving early, missing days, and optional deliberately malformed files for the job's tests.
 
-    python -m feature_store.synthetic --out raw.csv                         # seed scale
-    python -m feature_store.synthetic --out raw.csv --households 20 --start 2012-01-01 --end 2012-06-30
-    python -m feature_store.synthetic --out raw.csv --split-at 2014-02-28 --split-out last-day.csv
-    python -m feature_store.synthetic --out bad.csv --households 5 --malformed bad_numbers
+    python -m tools.synthetic --out raw.csv                         # seed scale
+    python -m tools.synthetic --out raw.csv --households 20 --start 2012-01-01 --end 2012-06-30
+    python -m tools.synthetic --out raw.csv --split-at 2014-02-28 --split-out last-day.csv
+    python -m tools.synthetic --out bad.csv --households 5 --malformed bad_numbers
 """
 
 from __future__ import annotations
