@@ -118,7 +118,9 @@ async function main(): Promise<void> {
     for (const permission of ["CREATE", "ALTER", "DROP", "SELECT", "MODIFY"]) {
       await client.execute(`GRANT ${permission} ON ALL KEYSPACES TO ${app.username}`);
     }
-    console.error(`[cassandra-auth] login role ${app.username} ready (credentials in ${dir}/${APP_CREDENTIALS_FILE})`);
+    console.error(
+      `[cassandra-auth] login role ${app.username} ready (credentials in ${dir}/${APP_CREDENTIALS_FILE})`,
+    );
   } finally {
     await client.shutdown();
   }

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
+import { localCassandraAuthEnv } from "../cassandra/local-credentials.js";
 import { CassandraEngine, MotoEngine, type Say } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
 import { JobRunner, type StepRecord } from "./job-runner.js";
@@ -122,6 +123,9 @@ export class LocalStack {
     this.#aws = aws;
     this.checkNotStopping();
 
+    // The project's login role on the local node (Keyspaces would authenticate with SigV4): the
+    // handlers get it as CASSANDRA_USERNAME / CASSANDRA_PASSWORD, the Spark job through its environment.
+    const cassandraAuth = localCassandraAuthEnv({ ...process.env, FEATURE_STORE_LOCAL_DIR: paths.localDir });
     // The handlers read their configuration once, at import: everything is set before.
     Object.assign(process.env, {
       FEATURE_VIEWS_DIR: paths.featureViewsDir,
@@ -135,6 +139,7 @@ export class LocalStack {
       CASSANDRA_CONTACT_POINTS: "127.0.0.1",
       CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
       CASSANDRA_LOCAL_DC: settings.CASSANDRA_LOCAL_DC,
+      ...cassandraAuth,
       POWERTOOLS_SERVICE_NAME: "feature-store-local",
       // As in Lambda: INFO logs and EMF metric lines on stdout (handler-output.ts sends them to a file).
       POWERTOOLS_LOG_LEVEL: "INFO",
@@ -180,6 +185,8 @@ export class LocalStack {
         SPARK_DRIVER_MEMORY: settings.LOCAL_SPARK_DRIVER_MEMORY,
         SPARK_SHUFFLE_PARTITIONS: String(settings.LOCAL_SPARK_CORES * 2),
         SPARK_LOCAL_IP: "127.0.0.1",
+        // In the environment, not in the step's arguments: no password in `ps` or the step ledger.
+        ...cassandraAuth,
       },
       ledgerFile: join(paths.pipelineDir, "steps", `${aws.clusterId}.json`),
       warn: (message) => say(`job runner: ${message}`),

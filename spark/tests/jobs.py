@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 
-from conftest import VIEW_FILE
+from conftest import CASSANDRA_PORT, VIEW_FILE
 
 from feature_store import job
 from feature_store.online_store import CassandraTarget
@@ -32,6 +32,8 @@ def job_args(tmp_path, inputs, mode="full", keyspace="unused", offline=None, max
         run_id,
         "--keyspace",
         keyspace,
+        "--cassandra-port",
+        str(CASSANDRA_PORT),
         "--max-reject-share",
         str(max_reject_share),
     ]
