@@ -85,7 +85,7 @@ def cassandra_session():
     port = CASSANDRA_PORT
     username, password = os.environ.get("CASSANDRA_USERNAME"), os.environ.get("CASSANDRA_PASSWORD")
     if not username or not password:
-        pytest.fail(f"no local Cassandra credentials in {LOCAL_DIR}/cassandra (scripts/cassandra.sh start creates them)")
+        pytest.fail(f"no Cassandra credentials in {LOCAL_DIR}/cassandra (scripts/cassandra.sh start creates them)")
     cluster = Cluster(
         [host],
         port=port,

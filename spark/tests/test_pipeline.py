@@ -119,7 +119,8 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
     # newer feature_date already there: the per-row write timestamp comes from the feature date.
     older = spark.read.format("delta").load(str(incremental_offline / "energy")).where("day = DATE'2012-06-30'")
     assert older.count() > 0
-    write_online(online_store_rows(older, view, job_start_epoch_seconds=2_000_000_000), view, CassandraTarget(keyspace, port=CASSANDRA_PORT))
+    target = CassandraTarget(keyspace, port=CASSANDRA_PORT)
+    write_online(online_store_rows(older, view, job_start_epoch_seconds=2_000_000_000), view, target)
     assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
 
     # Changed values for old days: rows whose windows reach them are recomputed; online still equals the
