@@ -126,14 +126,34 @@ def _rows(path: str) -> int:
         return sum(1 for _ in handle) - 1
 
 
+def use_local_login() -> None:
+    """Puts the local node's login (the project role, from the file scripts/cassandra.sh start writes; see
+    scripts/cassandra/local-credentials.ts) in the environment, where the job, the baseline app and the
+    sessions below read it: the node refuses anonymous sessions, as Keyspaces does."""
+    if os.environ.get("CASSANDRA_USERNAME"):
+        return
+    path = os.path.join(LOCAL, "cassandra", "credentials")
+    if not os.path.exists(path):
+        sys.exit(f"[bench] no {path}: start the node with scripts/cassandra.sh start")
+    with open(path, encoding="utf-8") as handle:
+        os.environ.update(line.strip().split("=", 1) for line in handle if "=" in line)
+
+
+def _cluster():
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import Cluster
+
+    auth = PlainTextAuthProvider(username=os.environ["CASSANDRA_USERNAME"], password=os.environ["CASSANDRA_PASSWORD"])
+    return Cluster(["127.0.0.1"], port=9042, protocol_version=5, auth_provider=auth)
+
+
 def reset_keyspace() -> None:
     sys.path.insert(0, os.path.join(ROOT, "spark"))
-    from cassandra.cluster import Cluster
 
     from feature_store.feature_view import load_compiled_view
 
     view = load_compiled_view(VIEW_FILE)
-    cluster = Cluster(["127.0.0.1"], port=9042, protocol_version=5)
+    cluster = _cluster()
     session = cluster.connect()
     session.default_timeout = 120
     session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
@@ -149,9 +169,7 @@ def reset_keyspace() -> None:
 
 
 def drop_keyspace() -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster(["127.0.0.1"], port=9042, protocol_version=5)
+    cluster = _cluster()
     session = cluster.connect()
     session.default_timeout = 120
     session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
@@ -220,7 +238,12 @@ def baseline_app(raw: str, offline: str) -> None:
         features.write.format("org.apache.spark.sql.cassandra")
         .options(table=BASELINE_TABLE, keyspace=KEYSPACE)
         .options(
-            **{"spark.cassandra.connection.host": "127.0.0.1", "spark.cassandra.connection.localDC": "datacenter1"}
+            **{
+                "spark.cassandra.connection.host": "127.0.0.1",
+                "spark.cassandra.connection.localDC": "datacenter1",
+                "spark.cassandra.auth.username": os.environ["CASSANDRA_USERNAME"],
+                "spark.cassandra.auth.password": os.environ["CASSANDRA_PASSWORD"],
+            }
         )
         .mode("append")
         .save()
@@ -243,6 +266,7 @@ def main() -> int:
         baseline_app(args.raw, args.offline)
         return 0
 
+    use_local_login()
     full, day, full_rows, day_rows = generate(args.households)
     subprocess.run(["rm", "-rf", os.path.join(WORK, "offline"), os.path.join(WORK, "baseline-offline")], check=True)
     subprocess.run(

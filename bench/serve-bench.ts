@@ -23,6 +23,7 @@ import { readConfig } from "../functions/commons/config.js";
 import { type FeatureView, loadFeatureViewFile } from "../functions/commons/feature-view.js";
 import { identifierSchema } from "../functions/commons/identifiers.js";
 import { createKeyspaceCql, createTableCql, onlineColumns } from "../functions/commons/online-schema.js";
+import { localCassandraAuthEnv, localCassandraAuthProvider } from "../scripts/cassandra/local-credentials.js";
 
 const settings = readConfig(
   z.object({
@@ -342,6 +343,7 @@ async function main() {
     localDataCenter: "datacenter1",
     protocolOptions: { port: settings.CASSANDRA_PORT },
     socketOptions: { readTimeout: 60_000 },
+    authProvider: localCassandraAuthProvider(),
   });
   await admin.connect();
   const seeding = await seed(admin);
@@ -352,6 +354,7 @@ async function main() {
     ONLINE_STORE: "cassandra",
     CASSANDRA_CONTACT_POINTS: "127.0.0.1",
     CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
+    ...localCassandraAuthEnv(),
     KEYSPACE: KS,
     FEATURE_VIEWS_DIR: join(ROOT, "resources/feature-views"),
     POWERTOOLS_SERVICE_NAME: "feature-store",
@@ -414,6 +417,7 @@ async function main() {
     contactPoints: ["127.0.0.1"],
     localDataCenter: "datacenter1",
     protocolOptions: { port: settings.CASSANDRA_PORT },
+    authProvider: localCassandraAuthProvider(),
   });
   await historyClient.connect();
   // Deliberately the defect being measured: a string-built, unprepared statement (never do this

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { readConfig } from "../functions/commons/config.js";
 import { DEFAULT_FEATURE_VIEWS_DIR, loadFeatureViews } from "../functions/commons/feature-view.js";
 import { identifierSchema } from "../functions/commons/identifiers.js";
+import { localCassandraAuthProvider } from "./cassandra/local-credentials.js";
 import { applyOnlineSchema, IncompatibleOnlineSchemaError } from "./cassandra/online-schema-migration.js";
 
 const config = readConfig(
@@ -25,6 +26,8 @@ async function main(): Promise<number> {
     contactPoints: config.CASSANDRA_CONTACT_POINTS.split(",").map((p) => p.trim()),
     localDataCenter: config.CASSANDRA_LOCAL_DC,
     protocolOptions: { port: config.CASSANDRA_PORT },
+    // As the project's login role (not a superuser): the same role the tests and the job use.
+    authProvider: localCassandraAuthProvider(),
   });
   try {
     await client.connect();

@@ -9,6 +9,9 @@
 # CASSANDRA_HEAP (max heap, 1g), CASSANDRA_START_TIMEOUT (s, 180), CASSANDRA_STOP_TIMEOUT (s, 60),
 # CASSANDRA_FAST_START (1: C1-only JIT, faster boot, slower peak), CASSANDRA_JVM_OPTS (extra flags),
 # KEYSPACE (feature_store, used by `schema`).
+#
+# Logins: the node requires a password (as Keyspaces does). `start` creates the project's login role
+# feature_store_app and keeps its generated password in .local/cassandra/credentials (mode 600).
 . "$(dirname "$0")/lib.sh"
 
 CASS="$LOCAL/cassandra"
@@ -45,7 +48,7 @@ install_locked() {
     || die "cassandra: mvn could not resolve cassandra-all (is Maven Central reachable?)"
   rm -rf "$CASS_LIB" && mv "$CASS_LIB.tmp" "$CASS_LIB"
   echo "$want" > "$stamp"
-  log "cassandra: $(find "$CASS_LIB" -name '*.jar' | wc -l) jars in .local/cassandra/lib ($((SECONDS - started)) s)"
+  log "cassandra: $(find "$CASS_LIB/" -name '*.jar' | wc -l) jars in .local/cassandra/lib ($((SECONDS - started)) s)"
 }
 
 # --- process state ------------------------------------------------------------------------------
@@ -84,7 +87,7 @@ render_config() {
 
 # An explicit, sorted class path: the same on every start, which the class-data archive requires.
 class_path() {
-  local jars; jars="$(find "$CASS_LIB" -maxdepth 1 -name '*.jar' | LC_ALL=C sort | paste -sd:)"
+  local jars; jars="$(find "$CASS_LIB/" -maxdepth 1 -name '*.jar' | LC_ALL=C sort | paste -sd:)"
   echo "$jars"
 }
 
@@ -96,7 +99,7 @@ close_inherited_fds() {
 }
 
 jvm_options() {
-  local jamm; jamm="$(find "$CASS_LIB" -name 'jamm-*.jar' | head -n 1)"
+  local jamm; jamm="$(find "$CASS_LIB/" -name 'jamm-*.jar' | head -n 1)"
   [[ -n "$jamm" ]] || die "cassandra: jamm jar missing from $CASS_LIB; run: scripts/cassandra.sh install"
   # Small heap and few GC threads: a dev node holds little data and shares 2 cores with the tests.
   JVM_OPTS=(
@@ -154,6 +157,8 @@ start_locked() {
       wait_for_cql "$pid" "$port"
     fi
     log "cassandra: already running (pid $pid, CQL on 127.0.0.1:$port)"
+    # A node that was just waited for, or one started before logins existed: set them up now.
+    if ((NODE_WAS_READY == 0)) || [[ ! -f "$CASS/credentials" ]]; then setup_auth "$port"; fi
     return 0
   fi
   install_locked
@@ -177,6 +182,21 @@ start_locked() {
   echo "$CQL_PORT" > "$PORT_FILE"
   wait_for_cql "$pid" "$CQL_PORT"
   log "cassandra: CQL answers on 127.0.0.1:$CQL_PORT after $((SECONDS - started)) s (pid $pid)"
+  setup_auth "$CQL_PORT"
+}
+
+# Logins (under the lock, so two starts never generate two passwords): the default superuser's
+# password is replaced by a generated one, and the project's non-superuser role feature_store_app
+# gets its own, both in mode-600 files here. Works on a new data directory and on one created by the
+# earlier no-auth config (its default role is still cassandra/cassandra). See local-auth-setup.ts.
+setup_auth() {
+  if ! grep -q '^authenticator: PasswordAuthenticator' "$CASS_CONF/cassandra.yaml" 2>/dev/null; then
+    log "cassandra: warning: the running node was started without authentication; restart it" \
+      "(scripts/cassandra.sh restart) so it refuses what Keyspaces refuses"
+    return 0
+  fi
+  (cd "$ROOT" && CASSANDRA_PORT="$1" FEATURE_STORE_LOCAL_DIR="$LOCAL" npx --no-install tsx scripts/cassandra/local-auth-setup.ts) \
+    || die "cassandra: could not set up the local logins (see the message above)"
 }
 
 wait_for_cql() {
@@ -239,8 +259,9 @@ cmd_status() {
   fi
 }
 
+# Clients log in as the project role from .local/cassandra/credentials (local-credentials.ts).
 run_tsx() {
-  (cd "$ROOT" && CASSANDRA_PORT="$(running_port)" npx --no-install tsx "$@")
+  (cd "$ROOT" && CASSANDRA_PORT="$(running_port)" FEATURE_STORE_LOCAL_DIR="$LOCAL" npx --no-install tsx "$@")
 }
 
 cmd_logs() {

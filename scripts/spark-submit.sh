@@ -6,7 +6,9 @@
 #   (compile the views first: npm run views:compile)
 # A first argument ending in .py picks another job, e.g. the training sets:
 #   scripts/spark-submit.sh spark/training_set_job.py --events labels.csv --events-format csv ...
-# Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]).
+# Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]),
+# CASSANDRA_USERNAME / CASSANDRA_PASSWORD (the local node's login; read by the job from the environment,
+# never passed as arguments; default: .local/cassandra/credentials, unless the job gets --cassandra-profile).
 . "$(dirname "$0")/lib.sh"
 
 [[ -x "$VENV/bin/spark-submit" ]] || die "no .local/venv: run scripts/setup-python.sh"
@@ -21,6 +23,16 @@ zip_dir="$LOCAL/spark" && mkdir -p "$zip_dir"
 zip_file="$zip_dir/feature_store.zip"
 tmp_zip="$zip_file.$$.tmp"  # per process: two local jobs may start at once
 (cd "$ROOT/spark" && python3 -m zipfile -c "$tmp_zip" feature_store >/dev/null && mv "$tmp_zip" "$zip_file")
+
+# The local Cassandra requires a login (as Keyspaces does): the project role written by
+# scripts/cassandra.sh start. A Keyspaces profile authenticates with SigV4 and must get no password.
+credentials="$LOCAL/cassandra/credentials"
+if [[ -z "${CASSANDRA_USERNAME:-}" && -f "$credentials" && " $* " != *" --cassandra-profile "* ]]; then
+  set -a
+  # shellcheck source=/dev/null
+  . "$credentials"
+  set +a
+fi
 
 export PYSPARK_PYTHON="$VENV/bin/python"
 exec "$VENV/bin/spark-submit" \

@@ -2,7 +2,7 @@
 // its configuration schema, the driver client built from it, and the OnlineStore implementation
 // that reads one wide row per entity with prepared, idempotent, deadline-bounded statements.
 import { SigV4AuthProvider } from "aws-sigv4-auth-cassandra-plugin";
-import { Client, type ClientOptions, errors, policies, types } from "cassandra-driver";
+import { auth, Client, type ClientOptions, errors, policies, types } from "cassandra-driver";
 import { z } from "zod";
 import { StoreUnavailableError } from "./errors.js";
 import type { FeatureView, SourceType } from "./feature-view.js";
@@ -28,6 +28,12 @@ export const onlineStoreConfigSchema = z
       .pipe(z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be a list of host names")).min(1)),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
     CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
+    /**
+     * Login of the local node (`cassandra` mode only; scripts/cassandra.sh creates the role and keeps
+     * the password in .local/cassandra/credentials). Keyspaces uses SigV4 and takes no password.
+     */
+    CASSANDRA_USERNAME: z.string().min(1).optional(),
+    CASSANDRA_PASSWORD: z.string().min(1).optional(),
     KEYSPACE: identifier.default("feature_store"),
     // Keyspaces serves reads at LOCAL_ONE or LOCAL_QUORUM only; the local node accepts both too.
     READ_CONSISTENCY: z.enum(["LOCAL_ONE", "LOCAL_QUORUM"]).default("LOCAL_ONE"),
@@ -45,6 +51,24 @@ export const onlineStoreConfigSchema = z
         code: "custom",
         path: ["AWS_REGION"],
         message: "is required when ONLINE_STORE is keyspaces",
+      });
+    }
+    if (config.ONLINE_STORE === "keyspaces") {
+      // A static password for Keyspaces would be a secret in the function's environment: SigV4 only.
+      for (const name of ["CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"] as const) {
+        if (config[name] !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [name],
+            message: "must not be set when ONLINE_STORE is keyspaces (it authenticates with SigV4)",
+          });
+        }
+      }
+    } else if ((config.CASSANDRA_USERNAME === undefined) !== (config.CASSANDRA_PASSWORD === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [config.CASSANDRA_USERNAME === undefined ? "CASSANDRA_USERNAME" : "CASSANDRA_PASSWORD"],
+        message: "must be set together with the other of CASSANDRA_USERNAME / CASSANDRA_PASSWORD",
       });
     }
   });
@@ -87,6 +111,14 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
       contactPoints: config.CASSANDRA_CONTACT_POINTS,
       localDataCenter: config.CASSANDRA_LOCAL_DC,
       protocolOptions: { port: config.CASSANDRA_PORT },
+      ...(config.CASSANDRA_USERNAME !== undefined && config.CASSANDRA_PASSWORD !== undefined
+        ? {
+            authProvider: new auth.PlainTextAuthProvider(
+              config.CASSANDRA_USERNAME,
+              config.CASSANDRA_PASSWORD,
+            ),
+          }
+        : {}),
     };
   }
   const region = config.AWS_REGION as string;

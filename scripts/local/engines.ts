@@ -6,6 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from "node:path";
 import { Client } from "cassandra-driver";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { localCassandraAuthProvider } from "../cassandra/local-credentials.js";
 import { applyOnlineSchema } from "../cassandra/online-schema-migration.js";
 import type { LocalPaths, LocalSettings } from "./settings.js";
 
@@ -78,6 +79,8 @@ export class CassandraEngine {
       contactPoints: ["127.0.0.1"],
       localDataCenter: this.settings.CASSANDRA_LOCAL_DC,
       protocolOptions: { port: this.settings.CASSANDRA_PORT },
+      // The project's login role, whose password `scripts/cassandra.sh start` keeps in the local dir.
+      authProvider: localCassandraAuthProvider({ ...process.env, ...this.env() }),
     });
     try {
       await client.connect();

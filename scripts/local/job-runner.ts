@@ -43,7 +43,7 @@ export interface JobRunnerOptions {
    * It takes the job's arguments.
    */
   readonly sparkSubmit: string;
-  /** SPARK_MASTER, SPARK_DRIVER_MEMORY, … for the launcher. */
+  /** SPARK_MASTER, SPARK_DRIVER_MEMORY, CASSANDRA_USERNAME / CASSANDRA_PASSWORD, … for the launcher. */
   readonly env: NodeJS.ProcessEnv;
   readonly ledgerFile: string;
   readonly logsDir: string;

@@ -50,9 +50,7 @@ export function sampleFile(
   ];
   const result = spawnSync(python, args, { cwd: join(root, "spark"), encoding: "utf8", timeout: 600_000 });
   if (result.status !== 0) {
-    throw new Error(
-      `tools.synthetic failed (exit ${result.status}): ${result.stderr || result.error}`,
-    );
+    throw new Error(`tools.synthetic failed (exit ${result.status}): ${result.stderr || result.error}`);
   }
   renameSync(`${path}.tmp`, path);
   return { path, reused: false, seconds: (Date.now() - started) / 1000 };

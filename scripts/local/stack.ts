@@ -12,6 +12,7 @@ import { type FileItem, readFile } from "../../functions/commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
 import { runLedgerTableDefinition } from "../../functions/commons/run-ledger-table.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
+import { localCassandraAuthEnv } from "../cassandra/local-credentials.js";
 import { CassandraEngine, MotoEngine, type Say, sleep } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
 import { JobRunner, type StepRecord } from "./job-runner.js";
@@ -152,6 +153,9 @@ export class LocalStack {
     );
     this.checkNotStopping();
 
+    // The project's login role on the local node (Keyspaces would authenticate with SigV4): the
+    // handlers get it as CASSANDRA_USERNAME / CASSANDRA_PASSWORD, the Spark job through its environment.
+    const cassandraAuth = localCassandraAuthEnv({ ...process.env, FEATURE_STORE_LOCAL_DIR: paths.localDir });
     // The handlers read their configuration once, at import: everything is set before.
     Object.assign(process.env, {
       FEATURE_VIEWS_DIR: paths.featureViewsDir,
@@ -166,6 +170,7 @@ export class LocalStack {
       CASSANDRA_CONTACT_POINTS: "127.0.0.1",
       CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
       CASSANDRA_LOCAL_DC: settings.CASSANDRA_LOCAL_DC,
+      ...cassandraAuth,
       POWERTOOLS_SERVICE_NAME: "feature-store-local",
       // As in Lambda: INFO logs and EMF metric lines on stdout (handler-output.ts sends them to a file).
       POWERTOOLS_LOG_LEVEL: "INFO",
@@ -214,6 +219,8 @@ export class LocalStack {
         SPARK_DRIVER_MEMORY: settings.LOCAL_SPARK_DRIVER_MEMORY,
         SPARK_SHUFFLE_PARTITIONS: String(settings.LOCAL_SPARK_CORES * 2),
         SPARK_LOCAL_IP: "127.0.0.1",
+        // In the environment, not in the step's arguments: no password in `ps` or the step ledger.
+        ...cassandraAuth,
       },
       ledgerFile: join(paths.pipelineDir, "steps", `${aws.clusterId}.json`),
       warn: (message) => say(`job runner: ${message}`),

@@ -169,6 +169,8 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
       }
       case "--cassandra-profile":
         notes.push(`--cassandra-profile ${value} → the local Cassandra node`);
+        // The node's login (SigV4's local stand-in) reaches the job as CASSANDRA_USERNAME /
+        // CASSANDRA_PASSWORD in the job runner's environment, never as an argument here.
         jobArgs.push(
           "--cassandra-host",
           ctx.cassandra.host,

@@ -21,7 +21,8 @@ row equals the latest offline row exactly. Keyspaces needs client-side timestamp
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -52,15 +53,32 @@ class CassandraTarget:
     # Bounds on reaching the store, so an unreachable one fails the job in seconds instead of hanging.
     connect_timeout_ms: int = 10_000
     read_timeout_ms: int = 30_000
+    # Login of the local node (scripts/cassandra.sh creates the non-superuser role feature_store_app):
+    # taken from the environment, never from arguments, so no password shows in a step's arguments or
+    # in `ps`. Keyspaces authenticates with SigV4 through the profile and takes no password.
+    username: str | None = field(default_factory=lambda: os.environ.get("CASSANDRA_USERNAME") or None)
+    password: str | None = field(default_factory=lambda: os.environ.get("CASSANDRA_PASSWORD") or None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.profile_path and (self.username or self.password):
+            raise ValueError(
+                "CASSANDRA_USERNAME/CASSANDRA_PASSWORD must not be set with a driver profile (Keyspaces uses SigV4)"
+            )
+        if (self.username is None) != (self.password is None):
+            raise ValueError("CASSANDRA_USERNAME and CASSANDRA_PASSWORD must be set together")
 
     def connection_options(self) -> dict[str, str]:
         if self.profile_path:
             return {"spark.cassandra.connection.config.profile.path": self.profile_path}
-        return {
+        options = {
             "spark.cassandra.connection.host": self.host,
             "spark.cassandra.connection.port": str(self.port),
             "spark.cassandra.connection.localDC": self.datacenter,
         }
+        if self.username is not None and self.password is not None:
+            options["spark.cassandra.auth.username"] = self.username
+            options["spark.cassandra.auth.password"] = self.password
+        return options
 
     def bounded_options(self) -> dict[str, str]:
         return {

@@ -25,6 +25,27 @@ if SPARK_DIR not in sys.path:
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # Keep the test Spark driver on loopback, as scripts/lib.sh does for every script.
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+LOCAL_DIR = os.environ.get("FEATURE_STORE_LOCAL_DIR", os.path.join(ROOT, ".local"))
+CASSANDRA_PORT = int(os.environ.get("CASSANDRA_PORT", "9042"))
+
+
+def local_cassandra_credentials() -> tuple[str, str] | None:
+    """The project role's login, from the file scripts/cassandra.sh start writes (docs/LOCAL_CASSANDRA.md);
+    the same source as scripts/cassandra/local-credentials.ts."""
+    path = os.path.join(LOCAL_DIR, "cassandra", "credentials")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        values = dict(line.strip().split("=", 1) for line in handle if "=" in line)
+    return values["CASSANDRA_USERNAME"], values["CASSANDRA_PASSWORD"]
+
+
+# The jobs run in-process take their login from the environment, as the local job runner gives it to
+# spark-submit (CassandraTarget reads CASSANDRA_USERNAME / CASSANDRA_PASSWORD).
+_credentials = local_cassandra_credentials()
+if _credentials is not None:
+    os.environ.setdefault("CASSANDRA_USERNAME", _credentials[0])
+    os.environ.setdefault("CASSANDRA_PASSWORD", _credentials[1])
 
 
 def compile_views(out_dir: str) -> None:
@@ -81,13 +102,22 @@ def view():
 def cassandra_session():
     """A driver session on the local node. Unreachable Cassandra fails the tests that need it (CI starts
     it first with scripts/cassandra.sh start); it never skips them."""
+    from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import Cluster
     from cassandra.policies import DCAwareRoundRobinPolicy
 
     host = os.environ.get("CASSANDRA_HOST", "127.0.0.1")
-    port = int(os.environ.get("CASSANDRA_PORT", "9042"))
+    port = CASSANDRA_PORT
+    username, password = os.environ.get("CASSANDRA_USERNAME"), os.environ.get("CASSANDRA_PASSWORD")
+    if not username or not password:
+        pytest.fail(f"no Cassandra credentials in {LOCAL_DIR}/cassandra (scripts/cassandra.sh start creates them)")
     cluster = Cluster(
-        [host], port=port, load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"), protocol_version=5
+        [host],
+        port=port,
+        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="datacenter1"),
+        protocol_version=5,
+        # The project's non-superuser role: Cassandra's guardrails (the Keyspaces timestamp window) apply to it.
+        auth_provider=PlainTextAuthProvider(username=username, password=password),
     )
     try:
         session = cluster.connect()

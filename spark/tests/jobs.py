@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 
-from conftest import VIEW_FILE
+from conftest import CASSANDRA_PORT, VIEW_FILE
 
 from feature_store import job
 from feature_store.online_store import CassandraTarget
@@ -33,6 +33,8 @@ def job_args(tmp_path, inputs, keyspace, mode="full", offline=None, max_reject_s
         run_id,
         "--keyspace",
         keyspace,
+        "--cassandra-port",
+        str(CASSANDRA_PORT),
         "--max-reject-share",
         str(max_reject_share),
     ]

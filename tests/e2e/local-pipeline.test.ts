@@ -13,6 +13,7 @@ import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listRuns } from "../../functions/commons/run-ledger.js";
 import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
+import { localCassandraAuthProvider } from "../../scripts/cassandra/local-credentials.js";
 import { captureHandlerOutput } from "../../scripts/local/handler-output.js";
 import type { StepRecord } from "../../scripts/local/job-runner.js";
 import { httpGet } from "../../scripts/local/read-burst.js";
@@ -179,6 +180,7 @@ beforeAll(async () => {
     contactPoints: ["127.0.0.1"],
     localDataCenter: settings.CASSANDRA_LOCAL_DC,
     protocolOptions: { port: settings.CASSANDRA_PORT },
+    authProvider: localCassandraAuthProvider({ ...process.env, FEATURE_STORE_LOCAL_DIR: paths.localDir }),
   });
   await admin.connect();
   await admin.execute(`TRUNCATE ${settings.KEYSPACE}.energy_features`);

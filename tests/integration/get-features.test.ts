@@ -6,6 +6,10 @@ import type { APIGatewayProxyResultV2 } from "aws-lambda";
 import { Client, types } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createKeyspaceCql, createTableCql } from "../../functions/commons/online-schema.js";
+import {
+  localCassandraAuthEnv,
+  localCassandraAuthProvider,
+} from "../../scripts/cassandra/local-credentials.js";
 import { type FeatureCall, httpEvent, lambdaContext } from "../fixtures/api-gateway-events.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 import { insertOnlineRows } from "../fixtures/online-rows.js";
@@ -36,6 +40,8 @@ async function coldStart(port: number): Promise<HandlerModule> {
     CASSANDRA_CONTACT_POINTS: "127.0.0.1",
     CASSANDRA_PORT: String(port),
     CASSANDRA_LOCAL_DC: "datacenter1",
+    // The handler logs in as the project role, as it would (by SigV4) on Keyspaces.
+    ...localCassandraAuthEnv(),
     KEYSPACE,
     FEATURE_VIEWS_DIR: "tests/fixtures/feature-views",
     READ_TIMEOUT_MS: "500",
@@ -76,6 +82,7 @@ beforeAll(async () => {
     contactPoints: ["127.0.0.1"],
     localDataCenter: "datacenter1",
     protocolOptions: { port: CASSANDRA_PORT },
+    authProvider: localCassandraAuthProvider(),
   });
   // Waits for the local node another suite or scripts/test.sh may still be starting (bounded).
   for (let attempt = 1; ; attempt++) {

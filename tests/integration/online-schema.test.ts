@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { type FeatureView, loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { onlineColumns } from "../../functions/commons/online-schema.js";
+import { localCassandraAuthProvider } from "../../scripts/cassandra/local-credentials.js";
 import {
   applyOnlineSchema,
   IncompatibleOnlineSchemaError,
@@ -65,6 +66,7 @@ beforeAll(async () => {
     contactPoints: ["127.0.0.1"],
     localDataCenter: "datacenter1",
     protocolOptions: { port: CASSANDRA_PORT },
+    authProvider: localCassandraAuthProvider(),
   });
   await client.connect();
   await client.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`);

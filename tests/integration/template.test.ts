@@ -13,6 +13,7 @@ import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { onlineColumns, tableLogicalId } from "../../functions/commons/online-schema.js";
+import { localCassandraAuthEnv } from "../../scripts/cassandra/local-credentials.js";
 
 const run = promisify(execFile);
 const { RESOURCELESS_ACTIONS, LEDGER_READ_ACTIONS, LEDGER_WRITE_ACTIONS } = createRequire(
@@ -384,6 +385,8 @@ describe("packaged template", () => {
         ...process.env,
         LAMBDA_TASK_ROOT: unpacked,
         ONLINE_STORE: "cassandra",
+        // The local node requires the project's login (Keyspaces would take SigV4 instead).
+        ...localCassandraAuthEnv(),
         KEYSPACE: "feature_store",
         FEATURE_VIEWS_DIR: "resources/feature-views",
         POWERTOOLS_LOG_LEVEL: "ERROR",

@@ -2,7 +2,7 @@
 // statements it sends (prepared, idempotent, projection from validated names only), its deadline,
 // how driver failures and values are mapped, and config errors that name the variable.
 import { SigV4AuthProvider } from "aws-sigv4-auth-cassandra-plugin";
-import { type Client, errors, types } from "cassandra-driver";
+import { auth, type Client, errors, types } from "cassandra-driver";
 import { describe, expect, it } from "vitest";
 import {
   CassandraOnlineStore,
@@ -180,6 +180,13 @@ describe("getFeatures configuration", () => {
     [{ ONLINE_STORE: "keyspaces", AWS_REGION: "Ireland" }, "AWS_REGION"],
     [{ READ_TIMEOUT_MS: "0" }, "READ_TIMEOUT_MS"],
     [{ CASSANDRA_CONTACT_POINTS: "10.0.0.1,host name" }, "CASSANDRA_CONTACT_POINTS"],
+    [{ CASSANDRA_USERNAME: "feature_store_app" }, "CASSANDRA_PASSWORD"],
+    [{ CASSANDRA_PASSWORD: "secret" }, "CASSANDRA_USERNAME"],
+    [
+      { ONLINE_STORE: "keyspaces", AWS_REGION: "eu-west-1", CASSANDRA_PASSWORD: "secret" },
+      "CASSANDRA_PASSWORD",
+    ],
+    [{ ONLINE_STORE: "keyspaces", AWS_REGION: "eu-west-1", CASSANDRA_USERNAME: "app" }, "CASSANDRA_USERNAME"],
   ])("fails on %o naming %s", (env, variable) => {
     expect(() => read(env)).toThrow(ConfigError);
     expect(() => read(env)).toThrow(new RegExp(`\\b${variable}\\b`));
@@ -222,5 +229,22 @@ describe("getFeatures configuration", () => {
     expect(options.socketOptions?.readTimeout).toBe(800);
     expect(options.policies?.speculativeExecution).toBeDefined();
     expect(options.policies?.retry).toBeDefined();
+  });
+
+  it("logs in to the local node with the configured role through the driver's plain-text provider", () => {
+    const options = cassandraClientOptions(
+      readConfig(onlineStoreConfigSchema, {
+        CASSANDRA_USERNAME: "feature_store_app",
+        CASSANDRA_PASSWORD: "pw",
+      }),
+    );
+    expect(options.authProvider).toBeInstanceOf(auth.PlainTextAuthProvider);
+    const authenticator = options.authProvider?.newAuthenticator("127.0.0.1:9042", "PasswordAuthenticator");
+    // SASL PLAIN: authorization id, user name and password, NUL-separated.
+    let initial: Buffer | undefined;
+    authenticator?.initialResponse((_error: Error | null, response: Buffer) => {
+      initial = response;
+    });
+    expect(initial?.toString("utf8")).toBe("\0feature_store_app\0pw");
   });
 });
