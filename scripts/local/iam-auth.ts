@@ -85,6 +85,9 @@ export class IamVerifier {
       region: this.#region,
       service: EXECUTE_API_SERVICE,
       sha256: Hash.bind(null, "sha256"),
+      // Sign exactly the headers the caller signed: no x-amz-content-sha256 of our own (botocore's
+      // SigV4Auth does not send one for execute-api; the SDK's signer adds it unless told not to).
+      applyChecksum: false,
     });
   }
 
