@@ -156,3 +156,30 @@ function splitTarget(target: string): [string, string] {
   const at = target.indexOf("?");
   return at < 0 ? [target, ""] : [target.slice(0, at), target.slice(at + 1)];
 }
+
+/** Signs a local GET as a caller with the local credentials would; the headers to send. */
+export type RequestSigner = (url: string) => Promise<Record<string, string>>;
+
+export function localRequestSigner(region = LOCAL_REGION): RequestSigner {
+  const signer = new SignatureV4({
+    credentials: { ...LOCAL_IAM_CREDENTIALS },
+    region,
+    service: EXECUTE_API_SERVICE,
+    sha256: Hash.bind(null, "sha256"),
+    applyChecksum: false,
+  });
+  return async (url) => {
+    const parsed = new URL(url);
+    const query: Record<string, string> = {};
+    for (const [key, value] of parsed.searchParams) query[key] = value;
+    const signed = await signer.sign({
+      method: "GET",
+      protocol: parsed.protocol,
+      hostname: parsed.hostname,
+      path: parsed.pathname,
+      query,
+      headers: { host: parsed.host },
+    });
+    return signed.headers as Record<string, string>;
+  };
+}

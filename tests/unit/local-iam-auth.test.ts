@@ -11,7 +11,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FeatureReader } from "../../functions/get-features/get-features.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
 import { LocalHttpApi } from "../../scripts/local/http-adapter.js";
-import { IAM_MESSAGES, IamVerifier, LOCAL_IAM_CREDENTIALS } from "../../scripts/local/iam-auth.js";
+import {
+  IAM_MESSAGES,
+  IamVerifier,
+  LOCAL_IAM_CREDENTIALS,
+  localRequestSigner,
+} from "../../scripts/local/iam-auth.js";
+import { httpGet } from "../../scripts/local/read-burst.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 
@@ -157,6 +163,12 @@ describe("local HTTP API with IAM authorization", () => {
     expect(String(reply.json.message)).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than/);
     const recent = await signedHeaders(path, {}, { signingDate: new Date(Date.now() - 4 * 60_000) });
     expect((await send(path, recent)).status).toBe(200);
+  });
+
+  it("npm run local's own reads sign with localRequestSigner and are served", async () => {
+    const url = `${baseUrl}/features/energy?ids=MAC000002,MAC404&features=energy_sum`;
+    expect((await httpGet(url, undefined, 5000, localRequestSigner())).status).toBe(200);
+    expect((await httpGet(url)).status).toBe(403);
   });
 
   it("matches the route before authorizing: no route is 404 even unsigned", async () => {
