@@ -119,6 +119,13 @@ describe("local HTTP API with IAM authorization", () => {
     }
   });
 
+  it("verifies paths with percent-escapes (signed double-encoded, as for every service but S3)", async () => {
+    const path = "/features/energy/MAC%3A000002";
+    const reply = await send(path, await signedHeaders(path, {}));
+    expect(reply.status).toBe(404); // authorized; the id just has no row
+    expect(reply.json).toMatchObject({ error: { code: "NOT_FOUND" } });
+  });
+
   it("answers an unsigned request 403 Missing Authentication Token, in API Gateway's shape", async () => {
     const reply = await send("/features/energy/MAC000002");
     expect(reply.status).toBe(403);
