@@ -19,9 +19,10 @@ const commaList = z
   .transform((value) => (value === "" ? [] : value.split(",").map((item) => item.trim())));
 
 /**
- * Routes: GET /views (the catalog), GET /features/{view}/{entityId} (view may be "v1,v2" for a multi-view read) and
- * GET /features/{view}?ids=a,b,c. Both take ?features=f1,f2. Unknown parameters are rejected
- * so a typo (`?feature=`) never silently returns every feature.
+ * Routes: GET /views (the catalog, see ROUTE_KEYS), GET /features/{view}/{entityId} (view may be
+ * "v1,v2" for a multi-view read) and GET /features/{view}?ids=a,b,c. Both feature routes take
+ * ?features=f1,f2. Unknown parameters are rejected so a typo (`?feature=`) never silently returns
+ * every feature.
  */
 export const featureEventSchema = z.object({
   pathParameters: z.object({
