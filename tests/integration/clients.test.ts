@@ -321,7 +321,7 @@ describe("Python client, signed with botocore's SigV4Auth and credential chain",
           resolve({ code: error ? Number(error.code ?? 1) : 0, output: stdout + stderr }),
       );
     });
-    expect(output).toMatch(/\b15 passed\b/);
+    expect(output).toMatch(/\b16 passed\b/);
     expect(output).not.toMatch(/skipped|failed|error/i);
     expect(code, output).toBe(0);
   }, 300_000);

@@ -99,6 +99,14 @@ describe("TypeScript client transport", () => {
     c.close();
   });
 
+  it("sends nothing for an empty batch", async () => {
+    script = ok;
+    const c = client();
+    expect(await c.getBatch("energy", [])).toEqual([]);
+    expect(seen).toHaveLength(0);
+    c.close();
+  });
+
   it("fails an attempt that gets no answer with TIMEOUT, within timeoutMs", async () => {
     script = () => undefined; // never answers
     const c = client({ timeoutMs: 300 });

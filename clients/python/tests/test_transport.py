@@ -131,3 +131,12 @@ def test_signed_for_execute_api_and_batches_split_in_order(server):
         auth = headers["Authorization"]
         assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIATEST/")
         assert "/eu-west-1/execute-api/aws4_request" in auth
+
+
+def test_an_empty_batch_sends_nothing(server):
+    with FeatureStoreClient(server, "eu-west-1", CREDENTIALS) as c:
+        assert c.get_batch("energy", []) == []
+        frame = c.get_batch_frame("energy", [])
+    assert frame.empty
+    assert frame.index.name == "entity_id"
+    assert Scripted.seen == []

@@ -125,6 +125,8 @@ class FeatureStoreClient:
             row["feature_date"] = item.get("featureDate")
             row.update(item.get("features", {}))
             rows.append(row)
+        if not rows:
+            return pd.DataFrame(columns=["found", "feature_date"]).rename_axis("entity_id")
         return pd.DataFrame(rows).set_index("entity_id")
 
     def get_views(self, views: Iterable[str], entity_id: str, features: Sequence[str] | None = None) -> dict[str, Any]:
