@@ -5,6 +5,7 @@ import { EntityNotFoundError, InvalidRequestError } from "../commons/errors.js";
 import type { FeatureView } from "../commons/feature-view.js";
 import { IDENTIFIER_PATTERN } from "../commons/identifiers.js";
 import type { FeatureValue, OnlineRow, OnlineStore } from "../commons/online-store.js";
+import { describeViews, type ViewDescription } from "./view-catalog.js";
 
 export const MAX_BATCH_IDS = 100;
 export const MAX_VIEWS_PER_READ = 10;
@@ -72,11 +73,25 @@ export interface BatchVectors {
   readonly results: readonly BatchItem[];
 }
 
+/** The answer of `GET /views`. */
+export interface ViewCatalog {
+  readonly views: readonly ViewDescription[];
+}
+
 export class FeatureReader {
+  readonly #catalog: ViewCatalog;
+
   constructor(
     private readonly views: ReadonlyMap<string, FeatureView>,
     private readonly store: OnlineStore,
-  ) {}
+  ) {
+    this.#catalog = { views: describeViews(views) };
+  }
+
+  /** Every view callers may read, from the same definitions the reads are checked against. */
+  listViews(): ViewCatalog {
+    return this.#catalog;
+  }
 
   /** One view: the flat vector, or EntityNotFoundError. Several views: one entry per view. */
   async readEntity(input: EntityRead): Promise<FeatureVector | MultiViewVector> {

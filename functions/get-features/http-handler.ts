@@ -19,9 +19,10 @@ const commaList = z
   .transform((value) => (value === "" ? [] : value.split(",").map((item) => item.trim())));
 
 /**
- * Routes: GET /features/{view}/{entityId} (view may be "v1,v2" for a multi-view read) and
- * GET /features/{view}?ids=a,b,c. Both take ?features=f1,f2. Unknown parameters are rejected
- * so a typo (`?feature=`) never silently returns every feature.
+ * Routes: GET /views (the catalog, see ROUTE_KEYS), GET /features/{view}/{entityId} (view may be
+ * "v1,v2" for a multi-view read) and GET /features/{view}?ids=a,b,c. Both feature routes take
+ * ?features=f1,f2. Unknown parameters are rejected so a typo (`?feature=`) never silently returns
+ * every feature.
  */
 export const featureEventSchema = z.object({
   pathParameters: z.object({
@@ -48,7 +49,19 @@ export function createGetFeaturesHandler({ reader, logger, metrics }: GetFeature
     .handler(async (event) => jsonResponse(200, await serve(reader, event)));
 }
 
+/** The routes of serverless.yml, as API Gateway names them in `routeKey`. */
+export const ROUTE_KEYS = {
+  views: "GET /views",
+  entity: "GET /features/{view}/{entityId}",
+  batch: "GET /features/{view}",
+} as const;
+
 async function serve(reader: FeatureReader, event: APIGatewayProxyEventV2) {
+  if (event.routeKey === ROUTE_KEYS.views) {
+    const unknown = Object.keys(event.queryStringParameters ?? {});
+    if (unknown.length > 0) throw new InvalidRequestError(`unknown query parameter: ${unknown.join(", ")}`);
+    return reader.listViews();
+  }
   const parsed = featureEventSchema.safeParse(event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -1,6 +1,8 @@
 // The local HTTP API in front of getFeatures: a thin node:http server that turns each request into
 // the API Gateway HTTP API (payload v2) event the deployed route delivers and calls the same handler
-// module in-process. Only the two routes of serverless.yml exist; there is no IAM auth locally.
+// module in-process. Only the routes of serverless.yml exist. With an IamVerifier (iam-auth.ts;
+// `LOCAL_HTTP_AUTH=iam npm run local`) every route requires a SigV4 signature, as on AWS; without
+// one (the default) requests need no signature, so plain curl works.
 // No request can stop the server (and with it the local stack): every failure becomes a response.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -8,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { InvalidRequestError } from "../../functions/commons/errors.js";
 import { errorResponse } from "../../functions/commons/http-errors.js";
+import type { IamVerifier } from "./iam-auth.js";
 import { lambdaContext } from "./lambda-context.js";
 
 export interface HandlerResponse {
@@ -19,6 +22,7 @@ export interface HandlerResponse {
 export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HandlerResponse>;
 
 const ROUTE = /^\/features\/([^/]+)(?:\/([^/]+))?\/?$/;
+const VIEWS_ROUTE = "/views";
 
 // API Gateway's own answers, which never reach the function. When no route matches (another path,
 // or any method but GET): "If no routes match a request, API Gateway returns {"message":"Not Found"}
@@ -58,15 +62,37 @@ export function apiGatewayEvent(
 ): APIGatewayProxyEventV2 | undefined {
   // The request target is a path ("//x" included), never a reference to another host.
   const parsed = new URL(url.startsWith("/") ? `http://localhost${url}` : url, "http://localhost");
-  const match = ROUTE.exec(parsed.pathname);
-  if (method !== "GET" || !match) return undefined;
-  const view = pathParameter(match[1] as string);
-  const entityId = match[2] === undefined ? undefined : pathParameter(match[2]);
-  const routeKey = entityId === undefined ? "GET /features/{view}" : "GET /features/{view}/{entityId}";
+  if (method !== "GET") return undefined;
   const query: Record<string, string> = {};
   // API Gateway joins repeated parameters with commas.
   for (const [key, value] of parsed.searchParams)
     query[key] = key in query ? `${query[key]},${value}` : value;
+  if (parsed.pathname === VIEWS_ROUTE) {
+    return event("GET /views", parsed, query, undefined, { method, headers, sourceIp, requestId, now });
+  }
+  const match = ROUTE.exec(parsed.pathname);
+  if (!match) return undefined;
+  const view = pathParameter(match[1] as string);
+  const entityId = match[2] === undefined ? undefined : pathParameter(match[2]);
+  const routeKey = entityId === undefined ? "GET /features/{view}" : "GET /features/{view}/{entityId}";
+  const pathParameters: Record<string, string> = entityId === undefined ? { view } : { view, entityId };
+  return event(routeKey, parsed, query, pathParameters, { method, headers, sourceIp, requestId, now });
+}
+
+function event(
+  routeKey: string,
+  parsed: URL,
+  query: Record<string, string>,
+  pathParameters: Record<string, string> | undefined,
+  request: {
+    method: string;
+    headers: Record<string, string>;
+    sourceIp: string;
+    requestId: string;
+    now: Date;
+  },
+): APIGatewayProxyEventV2 {
+  const { method, headers, sourceIp, requestId, now } = request;
   return {
     version: "2.0",
     routeKey,
@@ -74,7 +100,7 @@ export function apiGatewayEvent(
     rawQueryString: parsed.search.replace(/^\?/, ""),
     headers,
     isBase64Encoded: false,
-    pathParameters: entityId === undefined ? { view } : { view, entityId },
+    ...(pathParameters === undefined ? {} : { pathParameters }),
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
     requestContext: {
       accountId: "123456789012",
@@ -115,36 +141,61 @@ function writeResponse(response: ServerResponse, result: HandlerResponse): void 
 export interface LocalHttpApiOptions {
   /** Where failures are reported (the terminal of `npm run local`); stderr by default. */
   readonly log?: (message: string) => void;
+  /** IAM authorization of every route (SigV4); none by default. */
+  readonly auth?: Pick<IamVerifier, "verify">;
+}
+
+/** API Gateway's answer to a request that fails IAM authorization (see iam-auth.ts). */
+function forbidden(message: string): HandlerResponse {
+  return {
+    statusCode: 403,
+    headers: { "content-type": "application/json", "x-amzn-errortype": "ForbiddenException" },
+    body: JSON.stringify({ message }),
+  };
 }
 
 export class LocalHttpApi {
   #server: Server | undefined;
   readonly #log: (message: string) => void;
+  readonly #auth: Pick<IamVerifier, "verify"> | undefined;
 
   constructor(
     private readonly handler: HttpHandler,
     options: LocalHttpApiOptions = {},
   ) {
     this.#log = options.log ?? ((message) => process.stderr.write(`${message}\n`));
+    this.#auth = options.auth;
   }
 
   /** The response API Gateway and the function would give; throws only if the adapter fails. */
   async #answer(request: IncomingMessage, requestId: string): Promise<HandlerResponse> {
     let event: APIGatewayProxyEventV2 | undefined;
+    let malformed: InvalidRequestError | undefined;
+    const headers = plainHeaders(request);
     try {
       event = apiGatewayEvent(
         request.method ?? "GET",
         request.url ?? "/",
-        plainHeaders(request),
+        headers,
         request.socket.remoteAddress ?? "127.0.0.1",
         requestId,
         new Date(),
       );
     } catch (error) {
-      if (error instanceof InvalidRequestError) return errorResponse(error);
-      throw error;
+      if (!(error instanceof InvalidRequestError)) throw error;
+      malformed = error;
     }
-    if (event === undefined) return NO_ROUTE;
+    // As API Gateway: the route is matched first, then authorized, then the request is passed on.
+    if (event === undefined && malformed === undefined) return NO_ROUTE;
+    if (this.#auth !== undefined) {
+      const denied = await this.#auth.verify({
+        method: request.method ?? "GET",
+        target: request.url ?? "/",
+        headers,
+      });
+      if (denied !== undefined) return forbidden(denied);
+    }
+    if (malformed !== undefined || event === undefined) return errorResponse(malformed);
     try {
       return await this.handler(event, lambdaContext("feature-store-local-getFeatures", requestId));
     } catch (error) {

@@ -12,6 +12,7 @@ import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
 import { captureHandlerOutput } from "./handler-output.js";
+import { LOCAL_IAM_CREDENTIALS, localRequestSigner } from "./iam-auth.js";
 import type { StepRecord } from "./job-runner.js";
 import { httpGet, readBurst } from "./read-burst.js";
 import { summaryLines } from "./run-summary.js";
@@ -52,6 +53,8 @@ const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
 
 const settings = readLocalSettings();
 const paths = localPaths(settings);
+// With LOCAL_HTTP_AUTH=iam the API wants SigV4: this command's own reads sign like any caller.
+const sign = settings.LOCAL_HTTP_AUTH === "iam" ? localRequestSigner() : undefined;
 const handlerLog = join(paths.logsDir, "handlers.log");
 // The handlers log every request (as to CloudWatch): to a file, and also here with --verbose.
 const terminal = captureHandlerOutput(handlerLog, flags.verbose);
@@ -155,7 +158,12 @@ function readSeeds(): SeedRecord[] {
 }
 
 async function servedDate(baseUrl: string, entity: string): Promise<string | undefined> {
-  const response = await httpGet(`${baseUrl}/features/${view.name}/${encodeURIComponent(entity)}`);
+  const response = await httpGet(
+    `${baseUrl}/features/${view.name}/${encodeURIComponent(entity)}`,
+    undefined,
+    10_000,
+    sign,
+  );
   if (response.status !== 200) return undefined;
   return (JSON.parse(response.body) as { featureDate?: string }).featureDate ?? undefined;
 }
@@ -258,7 +266,7 @@ async function main(): Promise<void> {
   }
 
   const url = `${stack.httpUrl}/features/${view.name}/${example}`;
-  const vector = await httpGet(url);
+  const vector = await httpGet(url, undefined, 10_000, sign);
   timings.push(["first served vector (from the start of the command)", since(processStart)]);
   out();
   out(bold(`Feature vector of ${example} over HTTP (status ${vector.status}):`));
@@ -273,7 +281,7 @@ async function main(): Promise<void> {
   const requests = Number(flags["burst-requests"]);
   const concurrency = Number(flags["burst-concurrency"]);
   if (requests > 0) {
-    const burst = await readBurst(stack.httpUrl, view.name, ids, requests, concurrency);
+    const burst = await readBurst(stack.httpUrl, view.name, ids, requests, concurrency, sign);
     out();
     out(
       bold(
@@ -294,6 +302,15 @@ async function main(): Promise<void> {
   if (flags["exit-after-ready"]) {
     await shutdown(0, "--exit-after-ready");
     return;
+  }
+  if (sign !== undefined) {
+    out(bold("IAM auth is on (LOCAL_HTTP_AUTH=iam): sign requests with SigV4, service execute-api,"));
+    out(
+      `  region eu-west-1, access key ${LOCAL_IAM_CREDENTIALS.accessKeyId}, secret ${LOCAL_IAM_CREDENTIALS.secretAccessKey}:`,
+    );
+    out(
+      `  curl -s --aws-sigv4 aws:amz:eu-west-1:execute-api --user ${LOCAL_IAM_CREDENTIALS.accessKeyId}:${LOCAL_IAM_CREDENTIALS.secretAccessKey} ${url}`,
+    );
   }
   out(bold("Serving. Try:"));
   out(`  curl -s ${url}`);

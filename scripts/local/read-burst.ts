@@ -2,6 +2,7 @@
 // connections, random ids), summarised as p50/p99/max and throughput. A sanity check of the local
 // serving path, not a benchmark: bench/serve-bench.ts measures the handler properly.
 import { Agent, request } from "node:http";
+import type { RequestSigner } from "./iam-auth.js";
 
 export interface BurstResult {
   readonly requests: number;
@@ -15,13 +16,16 @@ export interface BurstResult {
   readonly perSecond: number;
 }
 
-export function httpGet(
+/** One GET; signed with `sign` when the local API runs with IAM auth on. */
+export async function httpGet(
   url: string,
   agent?: Agent,
   timeoutMs = 10_000,
+  sign?: RequestSigner,
 ): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  const headers = sign === undefined ? {} : await sign(url);
   return new Promise((resolvePromise, reject) => {
-    const req = request(url, { agent, timeout: timeoutMs }, (res) => {
+    const req = request(url, { agent, timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
@@ -51,6 +55,7 @@ export async function readBurst(
   ids: readonly string[],
   requests: number,
   concurrency: number,
+  sign?: RequestSigner,
 ): Promise<BurstResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
@@ -71,7 +76,8 @@ export async function readBurst(
         let status = "error";
         try {
           status = String(
-            (await httpGet(`${baseUrl}/features/${view}/${encodeURIComponent(id)}`, agent)).status,
+            (await httpGet(`${baseUrl}/features/${view}/${encodeURIComponent(id)}`, agent, 10_000, sign))
+              .status,
           );
         } catch {
           // counted as "error"

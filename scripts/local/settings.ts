@@ -16,6 +16,12 @@ export const localSettingsSchema = z.object({
   FEATURE_STORE_LOCAL_DIR: z.string().min(1).default(join(ROOT, ".local")),
   /** getFeatures over HTTP. */
   LOCAL_HTTP_PORT: port.default(3000),
+  /**
+   * IAM authorization of the local HTTP API: "iam" requires SigV4 signatures made with the fixed
+   * local credentials (scripts/local/iam-auth.ts), as the deployed routes do; "none" (default) lets
+   * unsigned requests (plain curl) through.
+   */
+  LOCAL_HTTP_AUTH: z.enum(["none", "iam"]).default("none"),
   /** The pipeline's own moto server (S3, SQS, EMR); not scripts/moto.sh's 5055 the integration suites share. */
   LOCAL_MOTO_PORT: port.default(5056),
   CASSANDRA_PORT: port.default(9042),

@@ -15,6 +15,7 @@ import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
 import { localCassandraAuthEnv } from "../cassandra/local-credentials.js";
 import { CassandraEngine, MotoEngine, type Say, sleep } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
+import { IamVerifier } from "./iam-auth.js";
 import { JobRunner, type StepRecord } from "./job-runner.js";
 import {
   createLocalAws,
@@ -49,6 +50,8 @@ export interface StackFile {
   readonly pid: number;
   readonly endpoint: string;
   readonly httpUrl: string;
+  /** "iam": requests must be SigV4-signed with LOCAL_IAM_CREDENTIALS (region eu-west-1). */
+  readonly httpAuth: "none" | "iam";
   readonly buckets: LocalAws["buckets"];
   readonly view: string;
   readonly keyspace: string;
@@ -270,7 +273,10 @@ export class LocalStack {
     this.#undo.push({ name: "online store client", run: () => serving.store.close() });
     if (!(await serving.connected))
       say("getFeatures: the online store did not answer at init; reads will retry");
-    const api = new LocalHttpApi(serving.handler, { log: say });
+    const api = new LocalHttpApi(serving.handler, {
+      log: say,
+      ...(settings.LOCAL_HTTP_AUTH === "iam" ? { auth: new IamVerifier() } : {}),
+    });
     this.#httpUrl = await api.listen(settings.LOCAL_HTTP_PORT);
     this.#undo.push({ name: "HTTP API", run: () => api.close() });
 
@@ -278,6 +284,7 @@ export class LocalStack {
       pid: process.pid,
       endpoint: this.moto.url,
       httpUrl: this.#httpUrl,
+      httpAuth: settings.LOCAL_HTTP_AUTH,
       buckets,
       view: settings.FEATURE_VIEW,
       keyspace: settings.KEYSPACE,

@@ -2,17 +2,20 @@
 // production handler module: rows come back exactly as written (types kept, nulls null), batch
 // order, projection, multi-view, 404; and outages answer 503 fast and heal in the same container.
 // It uses its own keyspace, and breaks only its own connections (through a TCP fault proxy).
+// Every response body is validated against the OpenAPI document generated from the same views.
 import type { APIGatewayProxyResultV2 } from "aws-lambda";
 import { Client, types } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createKeyspaceCql, createTableCql } from "../../functions/commons/online-schema.js";
+import { buildOpenApiDocument } from "../../functions/get-features/openapi.js";
 import {
   localCassandraAuthEnv,
   localCassandraAuthProvider,
 } from "../../scripts/cassandra/local-credentials.js";
-import { type FeatureCall, httpEvent, lambdaContext } from "../fixtures/api-gateway-events.js";
+import { type FeatureCall, httpEvent, lambdaContext, viewsEvent } from "../fixtures/api-gateway-events.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 import { insertOnlineRows } from "../fixtures/online-rows.js";
+import { createResponseValidator } from "../fixtures/openapi-validator.js";
 import { TcpFaultProxy } from "../fixtures/tcp-fault-proxy.js";
 
 const KEYSPACE = "feature_store_it_serving";
@@ -29,6 +32,7 @@ interface HandlerModule {
 }
 
 const views = fixtureViews();
+const validateResponse = createResponseValidator(buildOpenApiDocument(views, { version: "0.0.0" }));
 let admin: Client;
 let proxy: TcpFaultProxy;
 let serving: HandlerModule;
@@ -62,7 +66,13 @@ async function get(module: HandlerModule, call: FeatureCall) {
     headers: Record<string, string>;
     body: string;
   };
-  return { ...response, json: JSON.parse(response.body), ms: performance.now() - started };
+  const ms = performance.now() - started;
+  const json = JSON.parse(response.body);
+  const path =
+    call.entityId === undefined ? `/features/${call.view}` : `/features/${call.view}/${call.entityId}`;
+  const contract = validateResponse(path, response.statusCode, json);
+  expect(contract.errors, `${path} ${response.statusCode} against docs/openapi.json`).toBe("No errors");
+  return { ...response, json, ms };
 }
 
 /** Polls until the handler answers 200 again, bounded by `timeoutMs`; returns the time it took. */
@@ -189,6 +199,16 @@ describe("reads from the real store", () => {
         weather: { found: true, featureDate: "2014-02-26", features: { sunshine_s: "9007199254740993" } },
       },
     });
+  });
+
+  it("lists the views of its FEATURE_VIEWS_DIR on GET /views, as documented", async () => {
+    const response = await serving.handler(viewsEvent(), lambdaContext());
+    const body = JSON.parse((response as { body: string }).body);
+    expect(validateResponse("/views", 200, body).errors).toBe("No errors");
+    expect(body.views.map((view: { name: string }) => view.name)).toEqual(["energy", "weather"]);
+    expect(body.views[1].features.map((f: { name: string }) => f.name)).toEqual([
+      ...(views.get("weather")?.featureNames ?? []),
+    ]);
   });
 
   it("answers 404 for an entity with no row", async () => {

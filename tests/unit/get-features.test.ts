@@ -5,7 +5,7 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FeatureReader } from "../../functions/get-features/get-features.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import { type FeatureCall, httpEvent, lambdaContext } from "../fixtures/api-gateway-events.js";
+import { type FeatureCall, httpEvent, lambdaContext, viewsEvent } from "../fixtures/api-gateway-events.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 
@@ -226,6 +226,49 @@ describe("multi-view", () => {
 
     const none = await get({ view: "energy,weather", entityId: "MAC404" });
     expect(none.statusCode).toBe(404);
+  });
+});
+
+describe("GET /views", () => {
+  it("lists every view with its entity, id pattern and features typed as they are served", async () => {
+    const response = await handler(viewsEvent(), lambdaContext());
+    expect(response.statusCode).toBe(200);
+    const body = JSON.parse(response.body);
+    expect(body.views.map((view: { name: string }) => view.name)).toEqual(["energy", "weather"]);
+    const [energy, weather] = body.views;
+    expect(energy.entity).toEqual({ column: "household_id", idPattern: "^[A-Za-z0-9_.:-]{1,64}$" });
+    expect(energy.features).toHaveLength(22);
+    expect(energy.features[0]).toEqual({
+      name: "energy_median",
+      type: "number",
+      viewType: "double",
+      nullable: true,
+    });
+    expect(energy.features.find((f: { name: string }) => f.name === "energy_count_3m")).toMatchObject({
+      type: "integer",
+      viewType: "int",
+    });
+    // bigint leaves as a decimal string (see docs/API.md, Types); strings as strings.
+    expect(weather.features.map((f: { name: string; type: string }) => [f.name, f.type])).toEqual([
+      ["temperature", "number"],
+      ["rain_mm", "integer"],
+      ["sunshine_s", "string"],
+      ["summary", "string"],
+      ["sunshine_s_7d", "string"],
+    ]);
+  });
+
+  it("never reads the store, and rejects query parameters", async () => {
+    store.getLatest = async () => {
+      throw new Error("the catalog must not read the store");
+    };
+    expect((await handler(viewsEvent(), lambdaContext())).statusCode).toBe(200);
+    const response = await handler(viewsEvent({ view: "energy" }), lambdaContext());
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body).error).toEqual({
+      code: "BAD_REQUEST",
+      message: "unknown query parameter: view",
+    });
   });
 });
 
