@@ -9,12 +9,12 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { listRuns, type RunItem } from "../functions/commons/run-ledger.js";
-import { csvFacts } from "../scripts/local/csv-facts.js";
-import { captureHandlerOutput } from "../scripts/local/handler-output.js";
-import { httpGet } from "../scripts/local/read-burst.js";
-import { sampleFile } from "../scripts/local/sample-data.js";
-import { localPaths, readLocalSettings } from "../scripts/local/settings.js";
-import { LocalStack } from "../scripts/local/stack.js";
+import { csvFacts } from "../local/csv-facts.js";
+import { captureHandlerOutput } from "../local/handler-output.js";
+import { httpGet } from "../local/read-burst.js";
+import { sampleFile } from "../local/sample-data.js";
+import { localPaths, readLocalSettings } from "../local/settings.js";
+import { LocalStack } from "../local/stack.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 

@@ -53,4 +53,4 @@ cd "$ROOT"
 # exec, here and in package.json's `exec bash scripts/local.sh`: no shell stays between npm and
 # node, so the SIGINT/SIGTERM npm forwards to its child (and Ctrl-C) reach node, which stops
 # everything it started, in order. A `sh -c` left in between (dash) would swallow them.
-exec node --import tsx scripts/local/main.ts "${args[@]}"
+exec node --import tsx local/main.ts "${args[@]}"

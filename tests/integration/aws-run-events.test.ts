@@ -27,7 +27,7 @@ import { createIngestHandler } from "../../functions/ingest/ingest-handler.js";
 import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
 import { runEventSchema } from "../../functions/run-events/run-events.js";
 import { createRunEventsHandler } from "../../functions/run-events/run-events-handler.js";
-import { createRunEventsRoute, publishStepStatus } from "../../scripts/local/run-events.js";
+import { createRunEventsRoute, publishStepStatus } from "../../local/run-events.js";
 import {
   createRunLedgerTable,
   createTestBuckets,

@@ -1,6 +1,6 @@
 // Both clients (clients/typescript, clients/python) against the local HTTP API with IAM auth on:
 // the production getFeatures handler on the real local Cassandra (through a TCP fault proxy), SigV4
-// verified by scripts/local/iam-auth.ts. Single, batch of 250 (split into requests of at most 100,
+// verified by local/iam-auth.ts. Single, batch of 250 (split into requests of at most 100,
 // order kept), projection, multi-view, 404, 400, a 503 retried after Retry-After and then answered
 // once Cassandra is back, and a wrong secret answered 403.
 import { execFile } from "node:child_process";
@@ -16,12 +16,12 @@ import {
   FeatureStoreError,
 } from "../../clients/typescript/src/index.js";
 import { createKeyspaceCql, createTableCql } from "../../functions/commons/online-schema.js";
+import { type HttpHandler, LocalHttpApi } from "../../local/http-adapter.js";
+import { IamVerifier, LOCAL_IAM_CREDENTIALS } from "../../local/iam-auth.js";
 import {
   localCassandraAuthEnv,
   localCassandraAuthProvider,
 } from "../../scripts/cassandra/local-credentials.js";
-import { type HttpHandler, LocalHttpApi } from "../../scripts/local/http-adapter.js";
-import { IamVerifier, LOCAL_IAM_CREDENTIALS } from "../../scripts/local/iam-auth.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 import { insertOnlineRows } from "../fixtures/online-rows.js";
 import { TcpFaultProxy } from "../fixtures/tcp-fault-proxy.js";

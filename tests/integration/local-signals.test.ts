@@ -3,7 +3,7 @@
 // Real npm, the real package.json script, scripts/local.sh and scripts/lib.sh, copied into a
 // scratch project whose set-up and orchestrator are stand-ins that start a long-running child each
 // (as the real ones start pip, moto, Spark) and record what they receive. The stand-in orchestrator
-// does what scripts/local/main.ts does on a signal: stops its children and exits 130/143.
+// does what local/main.ts does on a signal: stops its children and exits 130/143.
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   copyFileSync,
@@ -30,7 +30,7 @@ echo "setup running"
 wait
 `;
 
-const MAIN_STAND_IN = `// Stand-in for scripts/local/main.ts: a child process (as moto or a Spark job), then "ready".
+const MAIN_STAND_IN = `// Stand-in for local/main.ts: a child process (as moto or a Spark job), then "ready".
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 const child = spawn("sleep", ["300"], { stdio: "ignore" });
@@ -119,7 +119,7 @@ beforeEach(() => {
     copyFileSync(join(REPO, file), join(project, file));
   }
   writeFileSync(join(project, "scripts/setup.sh"), SETUP_STAND_IN, { mode: 0o755 });
-  writeFileSync(join(project, "scripts/local/main.ts"), MAIN_STAND_IN);
+  writeFileSync(join(project, "local/main.ts"), MAIN_STAND_IN);
   symlinkSync(join(REPO, "node_modules"), join(project, "node_modules"));
 });
 

@@ -1,4 +1,4 @@
-// Protects the local HTTP API (scripts/local/http-adapter.ts) over real HTTP, in front of the real
+// Protects the local HTTP API (local/http-adapter.ts) over real HTTP, in front of the real
 // getFeatures middy stack with a fake store: no request can stop the server; a malformed
 // percent-encoding is the API's own 400; a request that matches no route gets API Gateway's own
 // answer; a failing handler gets API Gateway's 500; a failure inside the adapter is a logged 500 in
@@ -9,7 +9,7 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FeatureReader } from "../../functions/get-features/get-features.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import { type HttpHandler, LocalHttpApi } from "../../scripts/local/http-adapter.js";
+import { type HttpHandler, LocalHttpApi } from "../../local/http-adapter.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews } from "../fixtures/feature-views.js";
 

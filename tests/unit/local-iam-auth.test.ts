@@ -1,4 +1,4 @@
-// Protects the local HTTP API's IAM authorization (scripts/local/iam-auth.ts) over real HTTP: a
+// Protects the local HTTP API's IAM authorization (local/iam-auth.ts) over real HTTP: a
 // request signed by the AWS SDK's SigV4 signer with the local credentials is served; unsigned,
 // wrongly signed, tampered, foreign-region and stale requests get API Gateway's 403 in its own
 // shape; routing still comes first (no route is 404 whatever the signature).
@@ -10,14 +10,14 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FeatureReader } from "../../functions/get-features/get-features.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import { LocalHttpApi } from "../../scripts/local/http-adapter.js";
+import { LocalHttpApi } from "../../local/http-adapter.js";
 import {
   IAM_MESSAGES,
   IamVerifier,
   LOCAL_IAM_CREDENTIALS,
   localRequestSigner,
-} from "../../scripts/local/iam-auth.js";
-import { httpGet } from "../../scripts/local/read-burst.js";
+} from "../../local/iam-auth.js";
+import { httpGet } from "../../local/read-burst.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 

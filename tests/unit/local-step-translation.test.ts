@@ -3,8 +3,8 @@
 // the Keyspaces profile, maps every s3:// URI to its local counterpart and refuses unknown ones.
 import { describe, expect, it } from "vitest";
 import { type FeatureJobRun, s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
-import { extraSparkOptions } from "../../scripts/local/job-runner.js";
-import { StepTranslationError, translateStepArgs } from "../../scripts/local/step-translation.js";
+import { extraSparkOptions } from "../../local/job-runner.js";
+import { StepTranslationError, translateStepArgs } from "../../local/step-translation.js";
 
 const buckets = { raw: "fs-raw", offline: "fs-offline", artifacts: "fs-artifacts" };
 const ctx = {

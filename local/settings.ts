@@ -2,10 +2,10 @@
 // bucket names. Read once from the environment and validated, so a bad value fails with its name.
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { readConfig } from "../../functions/commons/config.js";
-import { identifierSchema } from "../../functions/commons/identifiers.js";
+import { readConfig } from "../functions/commons/config.js";
+import { identifierSchema } from "../functions/commons/identifiers.js";
 
-export const ROOT = resolve(__dirname, "../..");
+export const ROOT = resolve(__dirname, "..");
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const identifier = identifierSchema;
@@ -18,7 +18,7 @@ export const localSettingsSchema = z.object({
   LOCAL_HTTP_PORT: port.default(3000),
   /**
    * IAM authorization of the local HTTP API: "iam" requires SigV4 signatures made with the fixed
-   * local credentials (scripts/local/iam-auth.ts), as the deployed routes do; "none" (default) lets
+   * local credentials (local/iam-auth.ts), as the deployed routes do; "none" (default) lets
    * unsigned requests (plain curl) through.
    */
   LOCAL_HTTP_AUTH: z.enum(["none", "iam"]).default("none"),

@@ -19,7 +19,7 @@ export interface LocalAwsClients {
   readonly emr: EMRClient;
   /** The run ledger's table. */
   readonly dynamodb: DynamoDBClient;
-  /** The local EMR step events (scripts/local/run-events.ts). */
+  /** The local EMR step events (local/run-events.ts). */
   readonly events: EventBridgeClient;
 }
 

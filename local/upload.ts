@@ -10,10 +10,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { fileIdOf, readFile } from "../../functions/commons/run-ledger.js";
-import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
-import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
+import { loadFeatureViews } from "../functions/commons/feature-view.js";
+import { fileIdOf, readFile } from "../functions/commons/run-ledger.js";
+import { DynamoDbRunLedgerStore } from "../functions/commons/run-ledger-store.js";
+import { quarantineKeyFor } from "../functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
 import { sleep } from "./engines.js";
 import type { StepRecord } from "./job-runner.js";
@@ -43,7 +43,7 @@ function parseFlags() {
       strict: true,
     });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: see the header of scripts/local/upload.ts\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: see the header of local/upload.ts\n`);
     process.exit(2);
   }
 }
