@@ -114,7 +114,8 @@ function exited(
 
 beforeEach(() => {
   project = mkdtempSync(join(tmpdir(), "local-signals-"));
-  mkdirSync(join(project, "scripts/local"), { recursive: true });
+  mkdirSync(join(project, "scripts"), { recursive: true });
+  mkdirSync(join(project, "local"), { recursive: true });
   for (const file of ["package.json", "scripts/local.sh", "scripts/lib.sh"]) {
     copyFileSync(join(REPO, file), join(project, file));
   }
