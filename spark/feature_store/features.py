@@ -186,3 +186,23 @@ def _window_value(aggregate: str, source: str, window: int, source_type: str) ->
     numerator = n.cast(_EXACT) * q2 - q * q
     variance = numerator.cast("double") / (n.cast("double") * (n - 1).cast("double")) / F.lit(scale * scale)
     return F.when(n >= 2, F.sqrt(variance))
+
+
+def features_around_new_rows(
+    accepted: DataFrame, history: DataFrame, bounds: DataFrame, view: FeatureView
+) -> tuple[DataFrame, DataFrame]:
+    """An incremental run's features: the new rows plus the stored history around them (history rows
+    with the same key are replaced by the new ones), computed together, keeping only the rows dated from
+    each entity's first new day to its last new day + the longest window - 1 (the rows whose windows hold
+    a new day). bounds: entity, _first, _last. Returns (features, the source rows they came from)."""
+    entity, date = view.entity_column, view.event_date_column
+    window = view.max_window_days
+    history = history.join(accepted.select(entity, date), [entity, date], "left_anti")
+    combined = accepted.unionByName(history)
+    affected = (
+        compute_features(combined, view)
+        .join(F.broadcast(bounds), entity)
+        .where((F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1)))
+        .drop("_first", "_last")
+    )
+    return affected, combined

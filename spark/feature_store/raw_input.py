@@ -59,7 +59,6 @@ class ClassifiedInput:
     parsed once; release it with `release()` when done."""
 
     rows: DataFrame
-    files: tuple[str, ...]
     cached: DataFrame
 
     def release(self) -> None:
@@ -98,11 +97,9 @@ def _blank_to_null(column: Column) -> Column:
     return F.when(F.trim(column) == "", F.lit(None).cast("string")).otherwise(F.trim(column))
 
 
-def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str], today: dt.date) -> ClassifiedInput:
-    """Reads the files (headers already checked) as text and classifies every row. The per-row rules
-    are evaluated once and cached; the duplicate check and every later use read that cache. `today` is
-    the job's date (UTC): rows dated more than the view's max_future_days after it are rejected, since a
-    future-dated row would be the entity's latest until the real calendar passed it."""
+def read_text(spark: SparkSession, view: FeatureView, files: list[str]) -> DataFrame:
+    """Extract: the files (headers already checked) as text, with an explicit schema (never inferred),
+    blank fields as nulls, a malformed line kept whole in `_corrupt_record`, and the file it came from."""
     text_schema = StructType(
         [StructField(name, StringType(), True) for name in view.raw_header] + [StructField(CORRUPT, StringType(), True)]
     )
@@ -115,11 +112,17 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str], 
         .csv([storage.literal_pattern(f) for f in files])
         .withColumn(SOURCE_FILE, F.input_file_name())
     )
-    entity, date = view.entity_column, view.event_date_column
-    text = raw.select(
+    return raw.select(
         *(_blank_to_null(F.col(name)).alias(name) for name in view.raw_header), F.col(CORRUPT), F.col(SOURCE_FILE)
     )
 
+
+def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedInput:
+    """Transform: every text row with its typed fields and its reject reason (null when accepted). The
+    per-row rules are evaluated once and cached; the duplicate check and every later use read that cache.
+    `today` is the job's date (UTC): rows dated more than the view's max_future_days after it are
+    rejected, since a future-dated row would be the entity's latest until the real calendar passed it."""
+    entity, date = view.entity_column, view.event_date_column
     typed: dict[str, Column] = {date: F.to_date(F.col(date), "yyyy-MM-dd")}
     latest_allowed = today + dt.timedelta(days=view.max_future_days)
     checks: list[tuple[Column, str, Column]] = [
@@ -208,7 +211,7 @@ def read_and_classify(spark: SparkSession, view: FeatureView, files: list[str], 
         .otherwise(F.col(DETAIL))
         .alias(DETAIL),
     )
-    return ClassifiedInput(rows=classified, files=tuple(files), cached=cached)
+    return ClassifiedInput(rows=classified, cached=cached)
 
 
 def accepted_rows(classified: DataFrame, view: FeatureView) -> DataFrame:

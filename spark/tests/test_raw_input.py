@@ -95,7 +95,7 @@ def test_every_copy_of_a_duplicated_key_and_null_keys_are_rejected(spark, keyspa
 
 
 def test_each_field_rule_on_hand_written_lines(spark, view, tmp_path):
-    from feature_store.raw_input import REASON, read_and_classify
+    from feature_store.raw_input import REASON, classify, read_text
 
     path = tmp_path / "dates.csv"
     header = ",".join(synthetic.HEADER)
@@ -111,7 +111,7 @@ def test_each_field_rule_on_hand_written_lines(spark, view, tmp_path):
         "MAC000002,2013-01-10,1,1",
     ]
     path.write_text(header + "\n" + "\n".join(lines) + "\n")
-    rows = read_and_classify(spark, view, [str(path)], today=dt.date(2026, 1, 1)).rows.orderBy("day").collect()
+    rows = classify(read_text(spark, view, [str(path)]), view, dt.date(2026, 1, 1)).rows.orderBy("day").collect()
     reasons = {r["day"]: r[REASON] for r in rows}
     assert reasons == {
         "2012-02-29": None,
@@ -128,14 +128,14 @@ def test_each_field_rule_on_hand_written_lines(spark, view, tmp_path):
 
 def test_rows_dated_after_today_plus_the_views_allowance_are_future_dates(spark, view, tmp_path):
     """A future-dated row would be an entity's latest vector until the calendar passed it (issue 9)."""
-    from feature_store.raw_input import DETAIL, REASON, read_and_classify
+    from feature_store.raw_input import DETAIL, REASON, classify, read_text
 
     assert view.max_future_days == 1
     path = tmp_path / "future.csv"
     days = ["2013-01-09", "2013-01-10", "2013-01-11", "2013-01-12", "2104-01-01"]
     lines = [f"MAC000002,{day},1,1,1,48,1,1,1" for day in days]
     path.write_text(",".join(synthetic.HEADER) + "\n" + "\n".join(lines) + "\n")
-    rows = read_and_classify(spark, view, [str(path)], today=dt.date(2013, 1, 10)).rows.collect()
+    rows = classify(read_text(spark, view, [str(path)]), view, dt.date(2013, 1, 10)).rows.collect()
     assert {r["day"]: r[REASON] for r in rows} == {
         "2013-01-09": None,
         "2013-01-10": None,
@@ -147,7 +147,7 @@ def test_rows_dated_after_today_plus_the_views_allowance_are_future_dates(spark,
 
 
 def test_values_outside_the_views_declared_bounds_are_out_of_range(spark, view, tmp_path):
-    from feature_store.raw_input import DETAIL, REASON, read_and_classify
+    from feature_store.raw_input import DETAIL, REASON, classify, read_text
 
     bounds = {c.name: (c.min, c.max) for c in view.source_columns}
     assert bounds["energy_count"][0] == 0
@@ -161,7 +161,7 @@ def test_values_outside_the_views_declared_bounds_are_out_of_range(spark, view, 
         "MAC000002,2013-01-05,1,1,1,48,1,1,1",
     ]
     path.write_text(",".join(synthetic.HEADER) + "\n" + "\n".join(lines) + "\n")
-    rows = read_and_classify(spark, view, [str(path)], today=dt.date(2014, 1, 1)).rows.collect()
+    rows = classify(read_text(spark, view, [str(path)]), view, dt.date(2014, 1, 1)).rows.collect()
     assert {r["day"]: r[REASON] for r in rows} == {
         "2013-01-01": "out_of_range",
         "2013-01-02": "out_of_range",
