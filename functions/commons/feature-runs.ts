@@ -13,16 +13,17 @@ import {
   TerminateJobFlowsCommand,
 } from "@aws-sdk/client-emr";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { FeatureJobConfig } from "./feature-job-config.js";
+import type { FeatureView } from "./feature-view.js";
+import { newRunId, randomRunIdSuffix } from "./identifiers.js";
+import { jobLocationsFor } from "./jobs/artifacts.js";
+import { featureJobPurpose } from "./jobs/cluster.js";
 import {
   type FeatureJobRun,
-  featureJobPurpose,
   featureJobStepName,
   type RepairSelection,
   type RunMode,
-  s3JobLocations,
-} from "./emr-step.js";
-import type { FeatureJobConfig } from "./feature-job-config.js";
-import type { FeatureView } from "./feature-view.js";
+} from "./jobs/feature-job-step.js";
 import {
   expiresAt,
   type FileItem,
@@ -65,7 +66,7 @@ export interface RunAlerts {
   publish(subject: string, message: string): Promise<void>;
 }
 
-/** Starts one EMR step for a run; functions/submit/start-feature-job.ts on AWS. */
+/** Starts one EMR step for a run; jobs/start-step.ts startFeatureJobStep on AWS. */
 export type StartRunStep = (
   run: FeatureJobRun,
 ) => Promise<{ clusterId: string; stepIds: readonly string[]; transientCluster: boolean }>;
@@ -100,17 +101,8 @@ export class RunInProgressError extends Error {
 
 const now = (deps: RunDependencies) => deps.now?.() ?? new Date();
 
-/** A sortable, unique run id: UTC timestamp plus a random suffix, e.g. 20261126T184500Z-3f9a1c. */
-export function newRunId(at: Date, suffix: string): string {
-  const stamp = at
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d{3}/, "");
-  return `${stamp}-${suffix}`;
-}
-
 function freshRunId(deps: RunDependencies): string {
-  const suffix = deps.randomSuffix?.() ?? Math.random().toString(16).slice(2, 8).padEnd(6, "0");
+  const suffix = deps.randomSuffix?.() ?? randomRunIdSuffix();
   return newRunId(now(deps), suffix);
 }
 
@@ -348,12 +340,6 @@ export interface StepStateChange {
   readonly message?: string | undefined;
 }
 
-/** "feature-job <view> <mode> <runId>" → view and run id; undefined for other steps. */
-export function parseFeatureJobStepName(name: string): { view: string; runId: string } | undefined {
-  const match = /^feature-job (\S+) (full|incremental|repair) (\S+)$/.exec(name);
-  return match ? { view: match[1] as string, runId: match[3] as string } : undefined;
-}
-
 export type CloseOutcome =
   | { readonly status: "ignored"; readonly reason: string }
   | { readonly status: "running"; readonly runId: string }
@@ -435,11 +421,7 @@ async function readSummary(
   run: RunItem,
   deps: RunDependencies,
 ): Promise<JobSummaryFacts & { summaryUri?: string }> {
-  const summaryUri = s3JobLocations({
-    artifactsBucket: deps.config.ARTIFACTS_BUCKET,
-    offlineBucket: deps.config.OFFLINE_BUCKET,
-    keyspace: deps.config.KEYSPACE,
-  }).summaryUri(run.view, run.runId);
+  const summaryUri = jobLocationsFor(deps.config).summaryUri(run.view, run.runId);
   const at = parseS3Uri(summaryUri);
   if (!at) return {};
   try {
