@@ -3,7 +3,7 @@
 // through the run ledger's per-view lock like every run ingest starts: refused while a run of the
 // view is going. The requests' rules and the steps live in functions/commons/jobs/.
 import { InvalidRequestError } from "../commons/errors.js";
-import { type RunDependencies, startRequestedRun } from "../commons/feature-runs.js";
+import type { RunDependencies } from "../commons/feature-runs.js";
 import { newRunId, randomRunIdSuffix } from "../commons/identifiers.js";
 import { trainingSetLocationsFor } from "../commons/jobs/artifacts.js";
 import { validateFeatureJobRequest } from "../commons/jobs/feature-job-request.js";
@@ -11,6 +11,7 @@ import { featureJobStepName } from "../commons/jobs/feature-job-step.js";
 import { validateRepairRequest } from "../commons/jobs/repair-request.js";
 import { type FeatureJobStarted, startTrainingSetStep } from "../commons/jobs/start-step.js";
 import { trainingSetRunOf, validateTrainingSetRequest } from "../commons/jobs/training-set-request.js";
+import { startRequestedRun } from "../commons/start-runs.js";
 
 export const JOB_TYPES = ["features", "repair", "training-set"] as const;
 
