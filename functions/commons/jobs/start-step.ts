@@ -1,6 +1,6 @@
 // Starts one EMR step for either Spark job: added to the configured cluster, or as the only step
 // of a transient cluster when none is configured. The one place that calls AddJobFlowSteps and
-// RunJobFlow; ingest, submit and runEvents all start runs through here (via feature-runs.ts for
+// RunJobFlow; ingest, submit and runEvents all start runs through here (via start-runs.ts for
 // the feature job, whose run ledger decides when a run starts).
 import {
   AddJobFlowStepsCommand,
