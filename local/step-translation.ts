@@ -1,11 +1,11 @@
-// Turns the spark-submit command of an EMR step (functions/commons/emr-step.ts, docs/SPARK_JOB.md)
+// Turns the spark-submit command of an EMR step (functions/commons/jobs/feature-job-step.ts, docs/SPARK_JOB.md)
 // into the same command for this machine. Pure, so it is unit-tested: every s3:// URI becomes a
 // local path (raw inputs are downloaded, artifacts are the repository's files or the locally
 // compiled feature views, offline outputs go under the pipeline's offline directory), EMR-only options are dropped (cluster deploy mode, the
 // EMR jar set, the Keyspaces driver profile becomes the local Cassandra host and port), and every
 // other option and job argument is kept exactly as the submit function built it.
 import { join } from "node:path";
-import { ARTIFACT_KEYS } from "../functions/commons/emr-step.js";
+import { ARTIFACT_KEYS } from "../functions/commons/jobs/artifacts.js";
 import { parseS3Uri, type S3Location } from "../functions/commons/s3-object.js";
 import type { LocalBuckets } from "./settings.js";
 

@@ -33,7 +33,7 @@ const LEDGER_WRITE_ACTIONS = [
   "dynamodb:ConditionCheckItem",
 ];
 
-/** Transient clusters carry this tag (functions/commons/emr-step.ts featureJobPurpose). */
+/** Transient clusters carry this tag (functions/commons/jobs/cluster.ts featureJobPurpose). */
 const VIEW_TAG = "feature-store:view";
 
 function allow(sid, actions, resources, condition) {

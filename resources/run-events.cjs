@@ -5,7 +5,7 @@
 // Used from serverless.yml as ${file(./resources/run-events.cjs):stepEventPattern} and :clusterEventPattern.
 const names = require("./names.cjs");
 
-/** Feature-job steps are named `feature-job <view> <mode> <runId>` (functions/commons/emr-step.ts). */
+/** Feature-job steps are named `feature-job <view> <mode> <runId>` (functions/commons/jobs/feature-job-step.ts). */
 const STEP_NAME_PREFIX = "feature-job ";
 
 /** Transient clusters are named `<service>-<stage> <view> <runId>` (STACK_NAME + featureJobPurpose). */

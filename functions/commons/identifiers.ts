@@ -20,3 +20,17 @@ export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const runIdSchema = z
   .string()
   .regex(RUN_ID_PATTERN, "must be 1-64 letters, digits, _ . -, starting with a letter or digit");
+
+/** A sortable, unique run id: UTC timestamp plus a random suffix, e.g. 20261126T184500Z-3f9a1c. */
+export function newRunId(at: Date, suffix: string): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
+  return `${stamp}-${suffix}`;
+}
+
+/** The random part of a new run id: six hex digits. */
+export function randomRunIdSuffix(): string {
+  return Math.random().toString(16).slice(2, 8).padEnd(6, "0");
+}

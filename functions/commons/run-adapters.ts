@@ -1,6 +1,6 @@
 // The production adapters of the run orchestration's ports, wired once per function from its
 // configuration: the DynamoDB ledger, CloudWatch metrics through Powertools (EMF), SNS alerts,
-// and the EMR step starter. Handlers and the local stack build their dependencies here; every SDK
+// and the EMR step starter (jobs/start-step.ts). Handlers and the local stack build their dependencies here; every SDK
 // client takes its endpoint from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> locally:
 // https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -8,10 +8,10 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EMRClient } from "@aws-sdk/client-emr";
 import { S3Client } from "@aws-sdk/client-s3";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { startFeatureJobStep } from "../submit/start-feature-job.js";
 import type { RunConfig } from "./feature-job-config.js";
 import type { RunAlerts, RunDependencies, RunMetrics } from "./feature-runs.js";
 import { loadFeatureViews } from "./feature-view.js";
+import { startFeatureJobStep } from "./jobs/start-step.js";
 import { DynamoDbRunLedgerStore } from "./run-ledger-store.js";
 
 /** The namespace of every run metric (the stack's alarms and dashboard read it). */

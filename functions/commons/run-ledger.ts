@@ -2,7 +2,7 @@
 // one RUN item per attempt of a run, one FILE item per raw object version. Typed readers and the
 // identities (file id, staging key) live here; the state machine that moves them is feature-runs.ts.
 import { createHash } from "node:crypto";
-import type { RepairSelection, RunMode } from "./emr-step.js";
+import type { RepairSelection, RunMode } from "./jobs/feature-job-step.js";
 import type { LedgerItem, LedgerValue, RunLedgerStore } from "./run-ledger-store.js";
 
 export const FILE_STATES = ["received", "queued", "running", "succeeded", "failed", "quarantined"] as const;

@@ -1,5 +1,5 @@
 // Serverless plugin: after `sls deploy`, ships what the EMR step needs to the artifacts bucket
-// (the layout docs/SPARK_JOB.md and functions/commons/emr-step.ts name): the job scripts, the
+// (the layout docs/SPARK_JOB.md and functions/commons/jobs/artifacts.ts name): the job scripts, the
 // feature_store package as a zip, the Keyspaces driver profile, the jars and the feature views,
 // compiled to the JSON the job reads (functions/commons/compiled-view.ts; the YAML is not shipped).
 // Keys under the managed prefixes that are no longer shipped are deleted, because the step picks

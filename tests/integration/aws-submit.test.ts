@@ -15,9 +15,8 @@ import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
 import { runDependencies } from "../../functions/commons/run-adapters.js";
 import { readRun } from "../../functions/commons/run-ledger.js";
 import type { RunLedgerStore } from "../../functions/commons/run-ledger-store.js";
-import type { TrainingSetStarted } from "../../functions/submit/start-training-set.js";
 import { createSubmitHandler } from "../../functions/submit/submit-handler.js";
-import type { JobStarted } from "../../functions/submit/submit-job.js";
+import type { JobStarted, TrainingSetStarted } from "../../functions/submit/submit-job.js";
 import {
   createRunLedgerTable,
   createTestBuckets,

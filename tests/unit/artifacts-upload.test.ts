@@ -9,8 +9,8 @@ import { dirname, join, resolve } from "node:path";
 import JSZip from "jszip";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { compiledViewJson } from "../../functions/commons/compiled-view.js";
-import { ARTIFACT_KEYS } from "../../functions/commons/emr-step.js";
 import { loadFeatureViewFile } from "../../functions/commons/feature-view.js";
+import { ARTIFACT_KEYS } from "../../functions/commons/jobs/artifacts.js";
 
 interface Selection {
   uploads: Array<{ path?: string; body?: string; key: string }>;

@@ -15,7 +15,8 @@ import {
 import type { S3Event } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { reconcileView, START_LEASE_MS } from "../../functions/commons/feature-runs.js";
+import { reconcileView } from "../../functions/commons/close-runs.js";
+import { START_LEASE_MS } from "../../functions/commons/feature-runs.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import { fileIdOf, LOCK_SK, listFiles, readLock, viewPk } from "../../functions/commons/run-ledger.js";
 import {

@@ -2,7 +2,8 @@
 // these tests protect that the translation keeps every job argument but the store locations and
 // the Keyspaces profile, maps every s3:// URI to its local counterpart and refuses unknown ones.
 import { describe, expect, it } from "vitest";
-import { type FeatureJobRun, s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
+import { s3JobLocations } from "../../functions/commons/jobs/artifacts.js";
+import { type FeatureJobRun, sparkSubmitArgs } from "../../functions/commons/jobs/feature-job-step.js";
 import { extraSparkOptions } from "../../local/job-runner.js";
 import { StepTranslationError, translateStepArgs } from "../../local/step-translation.js";
 

@@ -18,12 +18,9 @@ import {
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
+import { RUN_TIMEOUT_GRACE_MINUTES } from "../../functions/commons/close-runs.js";
 import type { RunConfig } from "../../functions/commons/feature-job-config.js";
-import {
-  RUN_TIMEOUT_GRACE_MINUTES,
-  START_LEASE_MS,
-  startNextRun,
-} from "../../functions/commons/feature-runs.js";
+import { START_LEASE_MS } from "../../functions/commons/feature-runs.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
 import {
   fileSk,
@@ -35,6 +32,7 @@ import {
   readRun,
   viewPk,
 } from "../../functions/commons/run-ledger.js";
+import { startNextRun } from "../../functions/commons/start-runs.js";
 import { handleRunEvent } from "../../functions/run-events/run-events.js";
 import { status } from "../../functions/status/status.js";
 import { testRunConfig, testRunDependencies } from "../fixtures/run-dependencies.js";

@@ -4,11 +4,13 @@ import "aws-sdk-client-mock-vitest/extend";
 import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand, RunJobFlowCommand } from "@aws-sdk/client-emr";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { s3JobLocations, sparkSubmitArgs } from "../../functions/commons/emr-step.js";
 import { InvalidRequestError } from "../../functions/commons/errors.js";
 import { type FeatureJobConfig, readFeatureJobConfig } from "../../functions/commons/feature-job-config.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { newRunId, startFeatureJob } from "../../functions/submit/start-feature-job.js";
+import { newRunId } from "../../functions/commons/identifiers.js";
+import { s3JobLocations } from "../../functions/commons/jobs/artifacts.js";
+import { sparkSubmitArgs } from "../../functions/commons/jobs/feature-job-step.js";
+import { startFeatureJob } from "../../functions/commons/jobs/start-step.js";
 
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);

@@ -12,9 +12,9 @@ import { InvalidRequestError } from "../../functions/commons/errors.js";
 import type { RunConfig } from "../../functions/commons/feature-job-config.js";
 import { RunInProgressError } from "../../functions/commons/feature-runs.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { validateRepairRequest } from "../../functions/commons/jobs/repair-request.js";
 import { readRun } from "../../functions/commons/run-ledger.js";
 import { handleRunEvent } from "../../functions/run-events/run-events.js";
-import { validateRepairRequest } from "../../functions/submit/start-repair.js";
 import { submitJob } from "../../functions/submit/submit-job.js";
 import { testRunConfig, testRunDependencies } from "../fixtures/run-dependencies.js";
 

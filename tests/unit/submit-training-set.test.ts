@@ -6,11 +6,12 @@ import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand, RunJobFlowCommand 
 import { S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { s3TrainingSetLocations, trainingSetSubmitArgs } from "../../functions/commons/emr-step.js";
 import { InvalidRequestError } from "../../functions/commons/errors.js";
 import { type RunConfig, runConfigSchema } from "../../functions/commons/feature-job-config.js";
 import { RunInProgressError } from "../../functions/commons/feature-runs.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { s3TrainingSetLocations } from "../../functions/commons/jobs/artifacts.js";
+import { trainingSetSubmitArgs } from "../../functions/commons/jobs/training-set-step.js";
 import { submitJob } from "../../functions/submit/submit-job.js";
 import { testRunDependencies } from "../fixtures/run-dependencies.js";
 

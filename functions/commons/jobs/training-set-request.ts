@@ -1,28 +1,19 @@
-// Starts one run of the training-set job (spark/training_set_job.py) on EMR, through the same
-// cluster-or-transient path as the feature job. The request is checked here so that a bad one
-// fails in the caller's terminal instead of minutes later in a step log.
+// A training-set request (submit's jobType "training-set"): its schema, the checks that keep the
+// job inside the raw and offline buckets and the known views, and the run it becomes. Checked here
+// so that a bad request fails in the caller's terminal instead of minutes later in a step log.
 import { z } from "zod";
-import {
-  EVENTS_FORMATS,
-  s3TrainingSetLocations,
-  TRAINING_SET_FORMATS,
-  type TrainingSetRun,
-  trainingSetPurpose,
-  trainingSetStep,
-  trainingSetStepName,
-} from "../commons/emr-step.js";
-import { InvalidRequestError } from "../commons/errors.js";
-import type { FeatureJobConfig } from "../commons/feature-job-config.js";
-import type { FeatureView } from "../commons/feature-view.js";
-import { runIdSchema } from "../commons/identifiers.js";
-import { parseS3Uri } from "../commons/s3-object.js";
-import { startEmrStep } from "./start-emr-step.js";
-import { type FeatureJobDependencies, newRunId } from "./start-feature-job.js";
+import { InvalidRequestError } from "../errors.js";
+import type { FeatureJobConfig } from "../feature-job-config.js";
+import type { FeatureView } from "../feature-view.js";
+import { runIdSchema } from "../identifiers.js";
+import { parseS3Uri } from "../s3-object.js";
+import { OFFLINE_KEYS, trainingSetLocationsFor } from "./artifacts.js";
+import { EVENTS_FORMATS, TRAINING_SET_FORMATS, type TrainingSetRun } from "./training-set-step.js";
 
 /** Events in the raw bucket live under this prefix (raw/ would trigger ingest on every upload). */
 export const RAW_EVENTS_PREFIX = "labels/";
 /** Previous manifests a run may pin its versions to (where this job writes them). */
-export const MANIFESTS_PREFIX = "training-sets/";
+export const MANIFESTS_PREFIX = OFFLINE_KEYS.trainingSets;
 
 // Column names become job arguments: no leading "-" (argparse would take it for a flag).
 const column = z
@@ -51,21 +42,6 @@ export const trainingSetRequestSchema = z.strictObject({
 });
 
 export type TrainingSetRequest = z.infer<typeof trainingSetRequestSchema>;
-
-export interface TrainingSetStarted {
-  readonly jobType: "training-set";
-  readonly name: string;
-  readonly runId: string;
-  readonly clusterId: string;
-  readonly stepIds: readonly string[];
-  readonly stepName: string;
-  readonly transientCluster: boolean;
-  readonly outputUri: string;
-  readonly manifestUri: string;
-}
-
-/** The same clients, settings and clocks as the feature job's. */
-export type TrainingSetDependencies = FeatureJobDependencies;
 
 function invalid(message: string): never {
   throw new InvalidRequestError(`Invalid training-set request: ${message}`);
@@ -134,18 +110,18 @@ export function validateTrainingSetRequest(
   return request;
 }
 
-/** Validates the request and starts the job; returns where it runs and where the set will be. */
-export async function startTrainingSet(
-  input: unknown,
-  deps: TrainingSetDependencies,
-): Promise<TrainingSetStarted> {
-  const { config } = deps;
-  const request = validateTrainingSetRequest(input, deps.views, config);
-  const now = deps.now?.() ?? new Date();
-  const suffix = deps.randomSuffix?.() ?? Math.random().toString(16).slice(2, 8).padEnd(6, "0");
+/**
+ * The run a checked request becomes under its run id. Throws InvalidRequestError when the events
+ * lie inside the run's own output, which the job overwrites (knowable only once the run id is).
+ */
+export function trainingSetRunOf(
+  request: TrainingSetRequest,
+  runId: string,
+  config: Pick<FeatureJobConfig, "ARTIFACTS_BUCKET" | "OFFLINE_BUCKET">,
+): TrainingSetRun {
   const run: TrainingSetRun = {
     name: request.name,
-    runId: request.runId ?? newRunId(now, suffix),
+    runId,
     events: { uri: request.events, format: request.eventsFormat, version: request.eventsVersion },
     entityColumn: request.entityColumn,
     eventTimeColumn: request.eventTimeColumn,
@@ -157,28 +133,10 @@ export async function startTrainingSet(
     versions: request.versions,
     versionsFrom: request.versionsFrom,
   };
-  const locations = s3TrainingSetLocations({
-    artifactsBucket: config.ARTIFACTS_BUCKET,
-    offlineBucket: config.OFFLINE_BUCKET,
-  });
   const events = parseS3Uri(run.events.uri);
-  const output = locations.outputUri(run.name, run.runId);
+  const output = trainingSetLocationsFor(config).outputUri(run.name, run.runId);
   if (events && `s3://${events.bucket}/${events.key}/`.startsWith(`${output}/`)) {
     invalid(`events ${run.events.uri} is inside this run's output, which the job overwrites`);
   }
-  const started = await startEmrStep(
-    deps.emr,
-    config,
-    (transient) => trainingSetStep(run, locations, transient),
-    trainingSetPurpose(run),
-  );
-  return {
-    jobType: "training-set",
-    name: run.name,
-    runId: run.runId,
-    ...started,
-    stepName: trainingSetStepName(run),
-    outputUri: output,
-    manifestUri: locations.manifestUri(run.name, run.runId),
-  };
+  return run;
 }

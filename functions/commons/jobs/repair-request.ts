@@ -3,10 +3,10 @@
 // the feature job in mode "repair" (docs/SPARK_JOB.md, "Removing wrong rows"), through the run
 // ledger's per-view lock like every other run, so it is recorded in the run history.
 import { z } from "zod";
-import type { RepairSelection } from "../commons/emr-step.js";
-import { InvalidRequestError } from "../commons/errors.js";
-import type { FeatureView } from "../commons/feature-view.js";
-import { runIdSchema } from "../commons/identifiers.js";
+import { InvalidRequestError } from "../errors.js";
+import type { FeatureView } from "../feature-view.js";
+import { runIdSchema } from "../identifiers.js";
+import type { RepairSelection } from "./feature-job-step.js";
 
 /** Entity ids per repair: the job deletes the emptied entities' online rows one by one. */
 export const MAX_REPAIR_ENTITIES = 1000;

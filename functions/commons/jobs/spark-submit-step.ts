@@ -1,0 +1,33 @@
+// What both Spark jobs share on EMR: the spark-submit options every job of this project is
+// submitted with, and the command-runner.jar step that runs a spark-submit command line.
+import type { StepConfig } from "@aws-sdk/client-emr";
+
+/** Deploy mode, jars, extra files, the package zip. */
+export function commonSparkOptions(
+  deployMode: "cluster" | "client",
+  jars: readonly string[],
+  pyFiles: string,
+  files?: string,
+): string[] {
+  return [
+    "--deploy-mode",
+    deployMode,
+    ...(jars.length > 0 ? ["--jars", jars.join(",")] : []),
+    ...(files === undefined ? [] : ["--files", files]),
+    "--py-files",
+    pyFiles,
+  ];
+}
+
+/**
+ * The EMR step running spark-submit through command-runner.jar. A failed step on a shared
+ * cluster must not stop the cluster; a transient cluster has nothing else to do, so it ends.
+ * https://docs.aws.amazon.com/emr/latest/APIReference/API_StepConfig.html
+ */
+export function commandRunnerStep(name: string, args: string[], transient: boolean): StepConfig {
+  return {
+    Name: name,
+    ActionOnFailure: transient ? "TERMINATE_CLUSTER" : "CONTINUE",
+    HadoopJarStep: { Jar: "command-runner.jar", Args: args },
+  };
+}
