@@ -171,7 +171,7 @@ def test_job_checks_its_names_with_the_compiled_patterns(spark, tmp_path, flag, 
     from feature_store import job
     from feature_store.raw_input import InputError
 
-    argv = job_args(tmp_path, [str(tmp_path / "in.csv")])
+    argv = job_args(tmp_path, [str(tmp_path / "in.csv")], keyspace="feature_store")
     argv[argv.index(flag) + 1] = value
     with pytest.raises(InputError, match=message):
         job.load_view(spark, job.parse_args(argv))
@@ -182,4 +182,7 @@ def test_job_loads_the_compiled_view_it_is_given(spark, tmp_path, view):
 
     from feature_store import job
 
-    assert job.load_view(spark, job.parse_args(job_args(tmp_path, [str(tmp_path / "in.csv")]))) == view
+    assert (
+        job.load_view(spark, job.parse_args(job_args(tmp_path, [str(tmp_path / "in.csv")], keyspace="feature_store")))
+        == view
+    )
