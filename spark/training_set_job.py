@@ -167,8 +167,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     if args.versions_from:
         pinned = _pinned_versions(read_text(spark, args.versions_from), args.versions_from)
         versions = {view: int(pinned[view]) for view in args.view if view in pinned} | versions
-    events, events_version = read_events(spark, args.events, args.events_format, args.events_version)
+    # The request first (views match, cheap), then the data.
     specs, view_fingerprints = load_views(spark, args.view, args.feature_view)
+    events, events_version = read_events(spark, args.events, args.events_format, args.events_version)
 
     training_set, manifest = build_training_set(
         spark,
