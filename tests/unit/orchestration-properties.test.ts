@@ -10,6 +10,7 @@ import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } 
 import { describe, expect, it } from "vitest";
 import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
 import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { listRuns } from "../../functions/commons/run-ledger.js";
 import { InMemoryRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
 import { parseS3Uri } from "../../functions/commons/s3-object.js";
 import {
@@ -107,6 +108,14 @@ function setupFor(seed: number): SimulationSetup {
 }
 
 const replay = process.env.ORCHESTRATION_SEED;
+/** What each seed's run went through (filled by the seed tests, checked by the last test). */
+const coverage: Array<{
+  crashes: number;
+  batched: boolean;
+  retried: boolean;
+  failedForGood: boolean;
+  timedOut: boolean;
+}> = [];
 const SEEDS = replay ? [Number(replay)] : Array.from({ length: 25 }, (_, i) => 1001 + i * 7919);
 
 describe("run orchestration under random interleavings", () => {
@@ -119,25 +128,23 @@ describe("run orchestration under random interleavings", () => {
       `replay: ORCHESTRATION_SEED=${seed} npx vitest run tests/unit/orchestration-properties.test.ts\n` +
         result.log.slice(-15).join("\n"),
     ).toEqual([]);
-    // The interleaving did what it is for: batches, crashes survived.
-    expect(result.steps.length).toBeGreaterThan(0);
+    const runs = await listRuns(setup.ledger, "energy", 1000);
+    coverage.push({
+      crashes: result.crashes,
+      batched: runs.some((r) => r.fileIds.length > 1),
+      retried: runs.some((r) => r.state === "retried"),
+      failedForGood: runs.some((r) => r.state === "failed") && result.alerts.length > 0,
+      timedOut: result.steps.some((step) => step.state === "CANCELLED"),
+    });
   });
 
-  it("the seeds exercise crashes, failures for good, timeouts and batching", async () => {
-    const totals = { crashes: 0, failedForGood: 0, batched: 0, retried: 0 };
-    for (const seed of SEEDS.slice(0, 10)) {
-      const setup = setupFor(seed);
-      const result = await simulateOrchestration(setup);
-      totals.crashes += result.crashes;
-      totals.failedForGood += result.alerts.length > 0 ? 1 : 0;
-      const runs = [...(setup.ledger as InMemoryRunLedgerStore).items.values()].filter((i) =>
-        i.sk.startsWith("RUN#"),
-      );
-      totals.batched += runs.some((r) => Array.isArray(r.fileIds) && r.fileIds.length > 1) ? 1 : 0;
-      totals.retried += runs.filter((r) => r.state === "retried").length;
+  // A property that holds because nothing happened proves nothing: across the seeds, the paths
+  // the properties are about were taken.
+  it.runIf(!replay)("the seeds take the crash, batching, retry, fail-for-good and timeout paths", () => {
+    expect(coverage).toHaveLength(SEEDS.length);
+    expect(coverage.reduce((n, c) => n + c.crashes, 0)).toBeGreaterThan(SEEDS.length);
+    for (const path of ["batched", "retried", "failedForGood", "timedOut"] as const) {
+      expect(coverage.filter((c) => c[path]).length, path).toBeGreaterThan(0);
     }
-    expect(totals.crashes).toBeGreaterThan(0);
-    expect(totals.batched).toBeGreaterThan(0);
-    expect(totals.retried).toBeGreaterThan(0);
   });
 });
