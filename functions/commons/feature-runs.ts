@@ -106,12 +106,14 @@ export async function markRunning(
     { state: "running", startedAt: at, ...where },
     { equals: { state: "starting" } },
   );
-  await deps.ledger.update(
+  const holdsLock = await deps.ledger.update(
     pk,
     LOCK_SK,
     { state: "running", clusterId: where.clusterId, stepId: where.stepId, leaseUntil: undefined },
     { equals: { runId: run.runId } },
   );
+  // A run already settled (its lock moved on) keeps its files' final states.
+  if (!holdsLock) return;
   for (const fileId of run.fileIds) {
     await deps.ledger.update(pk, fileSk(fileId), { state: "running", runId: run.runId, updatedAt: at });
   }

@@ -186,6 +186,17 @@ async function takeOver(view: string, lock: LockItem, deps: RunDependencies): Pr
     await deps.ledger.update(viewPk(view), LOCK_SK, idleLock(), { equals: { runId } });
     return startNextRun(view, deps, "reconcile");
   }
+  if (run.state === "running" && run.clusterId && run.stepId) {
+    // The starter died after recording the run running but before the lock: finish that, so the
+    // reconcile watches the step (DescribeStep) instead of leaving the view locked for good.
+    const where = {
+      clusterId: run.clusterId,
+      stepId: run.stepId,
+      transientCluster: run.transientCluster ?? false,
+    };
+    await markRunning(run, where, deps);
+    return { status: "started", runId, ...where };
+  }
   if (run.state !== "starting") return settleRun(run, deps);
   const found = await findStartedStep(run, deps);
   if (found) {

@@ -3,7 +3,12 @@
 // ledger once however often the event is delivered, at most one run per view (files arriving
 // together are batched), and no file lost when ingest dies at any point.
 import "aws-sdk-client-mock-vitest/extend";
-import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
+import {
+  AddJobFlowStepsCommand,
+  DescribeStepCommand,
+  EMRClient,
+  ListStepsCommand,
+} from "@aws-sdk/client-emr";
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -324,6 +329,27 @@ describe("ingestS3Event", () => {
         state: "running",
         runId: lock?.runId,
       });
+    });
+
+    // Found by tests/unit/orchestration-properties.test.ts (seeds 32677, 72272, 119786, 175219):
+    // the run was recorded running but the lock stayed "starting", so the reconcile never asked
+    // EMR about the step and, with its events lost, the view stayed locked for good.
+    it("after recording the run running but not the lock: the reconcile closes the run from EMR", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      deps.ledger.fail = (op, _pk, sk, changes) =>
+        op === "update" && sk === LOCK_SK && changes.state === "running";
+      await expect(ingestOnce()).rejects.toBeInstanceOf(IngestFailedError);
+      deps.ledger.fail = undefined;
+      expect(await readLock(deps.ledger, "energy")).toMatchObject({ state: "starting" });
+      // The step completes and its events never arrive.
+      emrMock.on(DescribeStepCommand).resolves({ Step: { Id: "s-1", Status: { State: "COMPLETED" } } });
+      later(START_LEASE_MS + 1);
+      await reconcileView("energy", deps);
+      later(5 * 60_000);
+      await reconcileView("energy", deps);
+      expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
+      expect(await readLock(deps.ledger, "energy")).toMatchObject({ state: "idle" });
+      expect((await listFiles(deps.ledger, "energy"))[0]).toMatchObject({ state: "succeeded" });
     });
 
     it("leaves a fresh 'starting' lock alone: its holder may still be running", async () => {
