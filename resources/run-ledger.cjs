@@ -4,6 +4,7 @@
 // when the stack is removed, encrypted with a KMS key and recoverable to any second of the last
 // 35 days. ingest, submit, runEvents and status find it through RUN_LEDGER_TABLE.
 const { ids } = require("./names.cjs");
+const security = require("./security.cjs");
 
 // The key schema the functions write against: one definition, shared with the local stack, which
 // creates the moto table from it (functions/commons/run-ledger-table.ts).
@@ -19,23 +20,26 @@ function runLedgerTableName({ service, stage }) {
 
 function runLedgerResources(ctx) {
   return {
-    [ids.runLedgerTable]: {
-      Type: "AWS::DynamoDB::Table",
-      DeletionPolicy: "Retain",
-      UpdateReplacePolicy: "Retain",
-      Properties: {
-        TableName: runLedgerTableName(ctx),
-        KeySchema: RUN_LEDGER_KEY_SCHEMA,
-        AttributeDefinitions: RUN_LEDGER_ATTRIBUTES,
-        // A handful of writes per file and run: on-demand costs nothing while nothing arrives.
-        BillingMode: "PAY_PER_REQUEST",
-        TimeToLiveSpecification: { AttributeName: RUN_LEDGER_TTL_ATTRIBUTE, Enabled: true },
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-        // SSEEnabled: the AWS managed key aws/dynamodb (KMS, visible in CloudTrail) instead of
-        // the AWS owned default.
-        SSESpecification: { SSEEnabled: true },
+    [ids.runLedgerTable]: security.withSkips(
+      {
+        Type: "AWS::DynamoDB::Table",
+        DeletionPolicy: "Retain",
+        UpdateReplacePolicy: "Retain",
+        Properties: {
+          TableName: runLedgerTableName(ctx),
+          KeySchema: RUN_LEDGER_KEY_SCHEMA,
+          AttributeDefinitions: RUN_LEDGER_ATTRIBUTES,
+          // A handful of writes per file and run: on-demand costs nothing while nothing arrives.
+          BillingMode: "PAY_PER_REQUEST",
+          TimeToLiveSpecification: { AttributeName: RUN_LEDGER_TTL_ATTRIBUTE, Enabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          // SSEEnabled: the AWS managed key aws/dynamodb (KMS, visible in CloudTrail) instead of
+          // the AWS owned default; the stack's customer-managed key when that param is on.
+          SSESpecification: security.tableEncryption(ctx),
+        },
       },
-    },
+      security.tableSkips(ctx),
+    ),
   };
 }
 

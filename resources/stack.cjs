@@ -9,7 +9,8 @@ const { storageResources } = require("./storage.cjs");
 const iam = require("./iam.cjs");
 const { runLedgerResources } = require("./run-ledger.cjs");
 const monitoring = require("./monitoring.cjs");
-const { ids, stackContext, join } = require("./names.cjs");
+const security = require("./security.cjs");
+const { ids, join } = require("./names.cjs");
 
 const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
 const { KEYSPACE_LOGICAL_ID, tableLogicalId } = tsx.require(
@@ -97,13 +98,14 @@ const viewsDir = path.join(__dirname, "feature-views");
 module.exports = {
   mergeFragments,
   resources: async (resolver) => {
-    const ctx = await stackContext(resolver.resolveVariable);
+    const ctx = await security.securityContext(resolver.resolveVariable);
     return mergeFragments({
       "keyspaces.cjs": await keyspaces.resources(resolver),
       "storage.cjs": storageResources(ctx),
       "iam.cjs": await iam.resources(resolver),
       "run-ledger.cjs": runLedgerResources(ctx),
       "monitoring.cjs": await monitoring.resources(ctx, resolver.resolveVariable),
+      "security.cjs": security.stackKeyResources(ctx),
     });
   },
   outputs: async () => stackOutputs(loadFeatureViews(viewsDir)),

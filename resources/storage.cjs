@@ -2,11 +2,12 @@
 // (Delta tables and rejected rows) and artifacts (Spark job, jars, feature views, run summaries,
 // EMR logs, ingest claims). All private, encrypted at rest and reachable over TLS only.
 const { ids, bucketName, bucketArn } = require("./names.cjs");
+const security = require("./security.cjs");
 
 // staging/: the checked copy a run reads; the ledger keeps a run's files for 90 days, so do the copies.
 const DAY_LIMITS = { quarantine: 90, noncurrentRaw: 90, emrLogs: 30, staging: 90, rejects: 180 };
 
-function privateEncryptedBucket(name, extra = {}) {
+function privateEncryptedBucket(ctx, name, purpose, extra = {}) {
   return {
     BucketName: name,
     PublicAccessBlockConfiguration: {
@@ -16,11 +17,9 @@ function privateEncryptedBucket(name, extra = {}) {
       RestrictPublicBuckets: true,
     },
     OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
-    BucketEncryption: {
-      ServerSideEncryptionConfiguration: [
-        { ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" }, BucketKeyEnabled: true },
-      ],
-    },
+    // SSE-S3, or the stack's customer-managed key when the customerManagedKey param is on.
+    BucketEncryption: security.bucketEncryption(ctx),
+    ...security.bucketLogging(ctx, purpose),
     ...extra,
   };
 }
@@ -60,7 +59,9 @@ function tlsOnlyPolicy(bucketLogicalId, service, stage, purpose) {
   };
 }
 
-function storageResources({ service, stage }) {
+/** ctx: stackContext plus the security params (security.securityContext). */
+function storageResources(ctx) {
+  const { service, stage } = ctx;
   const raw = bucketName(service, stage, "raw");
   return {
     // S3 checks that it may invoke the function when the notification is created, so the bucket
@@ -75,70 +76,85 @@ function storageResources({ service, stage }) {
         SourceArn: bucketArn(service, stage, "raw"),
       },
     },
-    [ids.rawBucket]: {
-      Type: "AWS::S3::Bucket",
-      DependsOn: [ids.ingestInvokePermission],
-      DeletionPolicy: "Retain",
-      UpdateReplacePolicy: "Retain",
-      Properties: privateEncryptedBucket(raw, {
-        VersioningConfiguration: { Status: "Enabled" },
-        LifecycleConfiguration: {
-          Rules: [
-            expirePrefix("expire-quarantine", "quarantine/", DAY_LIMITS.quarantine),
-            expirePrefix("expire-staging", "staging/", DAY_LIMITS.staging),
-            {
-              Id: "expire-noncurrent-versions",
-              Status: "Enabled",
-              NoncurrentVersionExpiration: { NoncurrentDays: DAY_LIMITS.noncurrentRaw },
-            },
-            abortIncompleteUploads(),
-          ],
-        },
-        NotificationConfiguration: {
-          LambdaConfigurations: [
-            {
-              Event: "s3:ObjectCreated:*",
-              Function: { "Fn::GetAtt": [ids.ingestFunction, "Arn"] },
-              Filter: {
-                S3Key: {
-                  Rules: [
-                    { Name: "prefix", Value: "raw/" },
-                    { Name: "suffix", Value: ".csv" },
-                  ],
+    [ids.rawBucket]: security.withSkips(
+      {
+        Type: "AWS::S3::Bucket",
+        DependsOn: [ids.ingestInvokePermission],
+        DeletionPolicy: "Retain",
+        UpdateReplacePolicy: "Retain",
+        Properties: privateEncryptedBucket(ctx, raw, "raw", {
+          VersioningConfiguration: { Status: "Enabled" },
+          LifecycleConfiguration: {
+            Rules: [
+              expirePrefix("expire-quarantine", "quarantine/", DAY_LIMITS.quarantine),
+              expirePrefix("expire-staging", "staging/", DAY_LIMITS.staging),
+              {
+                Id: "expire-noncurrent-versions",
+                Status: "Enabled",
+                NoncurrentVersionExpiration: { NoncurrentDays: DAY_LIMITS.noncurrentRaw },
+              },
+              abortIncompleteUploads(),
+            ],
+          },
+          NotificationConfiguration: {
+            LambdaConfigurations: [
+              {
+                Event: "s3:ObjectCreated:*",
+                Function: { "Fn::GetAtt": [ids.ingestFunction, "Arn"] },
+                Filter: {
+                  S3Key: {
+                    Rules: [
+                      { Name: "prefix", Value: "raw/" },
+                      { Name: "suffix", Value: ".csv" },
+                    ],
+                  },
                 },
               },
-            },
-          ],
-        },
-      }),
-    },
+            ],
+          },
+        }),
+      },
+      security.bucketSkips(ctx),
+    ),
     RawBucketPolicy: tlsOnlyPolicy(ids.rawBucket, service, stage, "raw"),
-    [ids.offlineBucket]: {
-      Type: "AWS::S3::Bucket",
-      DeletionPolicy: "Retain",
-      UpdateReplacePolicy: "Retain",
-      Properties: privateEncryptedBucket(bucketName(service, stage, "offline"), {
-        LifecycleConfiguration: {
-          Rules: [expirePrefix("expire-rejects", "rejects/", DAY_LIMITS.rejects), abortIncompleteUploads()],
-        },
-      }),
-    },
+    [ids.offlineBucket]: security.withSkips(
+      {
+        Type: "AWS::S3::Bucket",
+        DeletionPolicy: "Retain",
+        UpdateReplacePolicy: "Retain",
+        Properties: privateEncryptedBucket(ctx, bucketName(service, stage, "offline"), "offline", {
+          LifecycleConfiguration: {
+            Rules: [expirePrefix("expire-rejects", "rejects/", DAY_LIMITS.rejects), abortIncompleteUploads()],
+          },
+        }),
+      },
+      security.bucketSkips(ctx, security.REASONS.deltaVersioning),
+    ),
     OfflineBucketPolicy: tlsOnlyPolicy(ids.offlineBucket, service, stage, "offline"),
     // Rebuilt by every deploy; the upload-artifacts plugin empties it before `sls remove`.
-    [ids.artifactsBucket]: {
-      Type: "AWS::S3::Bucket",
-      Properties: privateEncryptedBucket(bucketName(service, stage, "artifacts"), {
-        LifecycleConfiguration: {
-          Rules: [expirePrefix("expire-emr-logs", "emr-logs/", DAY_LIMITS.emrLogs), abortIncompleteUploads()],
-        },
-      }),
-    },
+    [ids.artifactsBucket]: security.withSkips(
+      {
+        Type: "AWS::S3::Bucket",
+        Properties: privateEncryptedBucket(ctx, bucketName(service, stage, "artifacts"), "artifacts", {
+          LifecycleConfiguration: {
+            Rules: [
+              expirePrefix("expire-emr-logs", "emr-logs/", DAY_LIMITS.emrLogs),
+              abortIncompleteUploads(),
+            ],
+          },
+        }),
+      },
+      security.bucketSkips(ctx, security.REASONS.artifactsVersioning),
+    ),
     ArtifactsBucketPolicy: tlsOnlyPolicy(ids.artifactsBucket, service, stage, "artifacts"),
     // S3 events ingest still failed on after its retries: kept 14 days for inspection and replay.
-    [ids.ingestFailedEvents]: {
-      Type: "AWS::SQS::Queue",
-      Properties: { MessageRetentionPeriod: 14 * 86_400, SqsManagedSseEnabled: true },
-    },
+    [ids.ingestFailedEvents]: security.withSkips(
+      {
+        Type: "AWS::SQS::Queue",
+        Properties: { MessageRetentionPeriod: 14 * 86_400, ...security.queueEncryption(ctx) },
+      },
+      security.queueSkips(ctx),
+    ),
   };
 }
 

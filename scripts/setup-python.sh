@@ -20,4 +20,19 @@ install_python() {
   log "python: done"
 }
 
+# checkov in a venv of its own (its pins conflict with requirements.txt), linked into .local/venv/bin.
+install_checkov() {
+  local venv="$ROOT/.local/checkov-venv"
+  local stamp="$venv/.requirements.sha256"
+  local want; want="$(sha256sum "$ROOT/requirements-checkov.txt" | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+    log "python: installing requirements-checkov.txt into .local/checkov-venv"
+    "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -q -r "$ROOT/requirements-checkov.txt"
+    echo "$want" > "$stamp"
+  fi
+  ln -sfn "$venv/bin/checkov" "$VENV/bin/checkov"
+}
+
 with_lock python install_python
+with_lock python install_checkov

@@ -101,6 +101,14 @@ beforeAll(async () => {
     "latencyAlarmP99Ms=30",
     "--param",
     "maxRunAttempts=5",
+    // As in prod: the customer-managed key (serverless.yml turns it on for the prod stage) and the
+    // account's S3 access-log bucket.
+    "--param",
+    "customerManagedKey=true",
+    "--param",
+    "accessLogsBucket=acme-s3-access-logs",
+    "--param",
+    "ingestReservedConcurrency=20",
   ]);
 });
 
@@ -834,6 +842,187 @@ describe("run orchestration in the packaged template", () => {
           }
         }
       }
+    }
+  });
+});
+
+// checkov (docs/DEPLOY.md "Security"): CHECKOV_BIN points at another install than the project's.
+const CHECKOV = process.env.CHECKOV_BIN ?? ".local/venv/bin/checkov";
+
+interface CheckovResult {
+  check_id: string;
+  resource: string;
+  check_result: { result: string; suppress_comment?: string };
+}
+
+async function checkov(
+  file: string,
+): Promise<{ passed: number; failed: CheckovResult[]; skipped: CheckovResult[] }> {
+  // Exit code 1 means failed checks; the report on stdout is what the test reads either way.
+  const stdout = await run(CHECKOV, ["-f", file, "--framework", "cloudformation", "-o", "json"], {
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 180_000,
+  }).then(
+    (r) => r.stdout,
+    (e: { stdout?: string; stderr?: string }) => {
+      if (!e.stdout) throw new Error(`checkov printed no report: ${e.stderr ?? ""}`);
+      return e.stdout;
+    },
+  );
+  const parsed = JSON.parse(stdout);
+  const report = Array.isArray(parsed) ? parsed[0] : parsed;
+  return {
+    passed: report.results.passed_checks.length,
+    failed: report.results.failed_checks,
+    skipped: report.results.skipped_checks,
+  };
+}
+
+const templateFile = (p: Packaged) => join(p.dir, "cloudformation-template-update-stack.json");
+const brief = (r: CheckovResult) => `${r.check_id} ${r.resource}`;
+
+describe("security scan of the packaged template (checkov)", () => {
+  it("passes checkov on the dev and prod templates; every skipped check carries its reason", async () => {
+    for (const p of [ci, prod]) {
+      const report = await checkov(templateFile(p));
+      expect(report.failed.map(brief)).toEqual([]);
+      expect(report.passed).toBeGreaterThan(100);
+      for (const s of report.skipped)
+        expect(s.check_result.suppress_comment?.length ?? 0, brief(s)).toBeGreaterThan(20);
+    }
+    // The key and the access logs leave less to argue in prod: no skip for what they answer.
+    const prodSkips = (await checkov(templateFile(prod))).skipped.map((s) => s.check_id);
+    for (const answered of ["CKV_AWS_18", "CKV_AWS_27", "CKV_AWS_119", "CKV_AWS_158", "CKV_AWS_173"]) {
+      expect(prodSkips).not.toContain(answered);
+    }
+  }, 400_000);
+
+  it("fails checkov when an encryption setting is removed from a copy of the template", async () => {
+    const template = structuredClone(prod.template);
+    delete (template.Resources as Json).IngestFailedEventsQueue.Properties.KmsMasterKeyId;
+    delete (template.Resources as Json).HttpApiLogGroup.Properties.KmsKeyId;
+    const dir = join(workDir, "tampered");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "template.json");
+    writeFileSync(file, JSON.stringify(template));
+    const report = await checkov(file);
+    expect(report.failed.map(brief).sort()).toEqual([
+      "CKV_AWS_158 AWS::Logs::LogGroup.HttpApiLogGroup",
+      "CKV_AWS_27 AWS::SQS::Queue.IngestFailedEventsQueue",
+    ]);
+  }, 200_000);
+
+  it("hardens the deployment bucket and logs the HTTP API's requests to a retained log group", () => {
+    for (const p of [ci, prod]) {
+      const bucket = (p.template.Resources as Json).ServerlessDeploymentBucket.Properties;
+      expect(bucket.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(bucket.VersioningConfiguration).toEqual({ Status: "Enabled" });
+      const stage = (p.template.Resources as Json).HttpApiStage.Properties;
+      expect(stage.AccessLogSettings.DestinationArn).toEqual({ "Fn::GetAtt": ["HttpApiLogGroup", "Arn"] });
+      expect((p.template.Resources as Json).HttpApiLogGroup.Properties).toMatchObject({
+        LogGroupName: "/aws/http-api/feature-store-ci",
+        RetentionInDays: 30,
+      });
+    }
+  });
+
+  it("caps every function's concurrency from params", () => {
+    const reserved = (p: Packaged) =>
+      Object.fromEntries(
+        resourcesOfType(p, "AWS::Lambda::Function").map(([id, fn]) => [
+          id,
+          fn.Properties.ReservedConcurrentExecutions,
+        ]),
+      );
+    expect(reserved(ci)).toEqual({
+      GetFeaturesLambdaFunction: 100,
+      IngestLambdaFunction: 10,
+      SubmitLambdaFunction: 2,
+      RunEventsLambdaFunction: 5,
+      StatusLambdaFunction: 2,
+    });
+    expect(reserved(prod).IngestLambdaFunction).toBe(20);
+  });
+
+  it("encrypts with AWS managed keys by default: SSE-S3 buckets, an SSE-SQS queue, no stack key", () => {
+    expect(resourcesOfType(ci, "AWS::KMS::Key").map(([id]) => id)).toEqual(["AlertsKey"]);
+    expect((ci.template.Resources as Json).IngestFailedEventsQueue.Properties.SqsManagedSseEnabled).toBe(
+      true,
+    );
+    for (const id of ["RawBucket", "OfflineBucket", "ArtifactsBucket"]) {
+      const sse = (ci.template.Resources as Json)[id].Properties.BucketEncryption
+        .ServerSideEncryptionConfiguration[0];
+      expect(sse.ServerSideEncryptionByDefault, id).toEqual({ SSEAlgorithm: "AES256" });
+      expect((ci.template.Resources as Json)[id].Properties.LoggingConfiguration, id).toBeUndefined();
+    }
+  });
+
+  it("uses the customer-managed key for buckets, logs, queue, ledger and environments when the param is on", () => {
+    const r = prod.template.Resources as Json;
+    const key = { "Fn::GetAtt": ["StackKey", "Arn"] };
+    expect(r.StackKey.Properties.EnableKeyRotation).toBe(true);
+    for (const id of ["RawBucket", "OfflineBucket", "ArtifactsBucket"]) {
+      const sse = r[id].Properties.BucketEncryption.ServerSideEncryptionConfiguration[0];
+      expect(sse, id).toEqual({
+        ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: key },
+        BucketKeyEnabled: true,
+      });
+    }
+    for (const [id, group] of resourcesOfType(prod, "AWS::Logs::LogGroup")) {
+      expect(group.Properties.KmsKeyId, id).toEqual(key);
+    }
+    for (const [id, fn] of resourcesOfType(prod, "AWS::Lambda::Function")) {
+      expect(fn.Properties.KmsKeyArn, id).toEqual(key);
+    }
+    expect(r.IngestFailedEventsQueue.Properties.KmsMasterKeyId).toEqual(key);
+    expect(r.RunLedgerTable.Properties.SSESpecification).toEqual({
+      SSEEnabled: true,
+      SSEType: "KMS",
+      KMSMasterKeyId: key,
+    });
+    // Every role that reads or writes that data may use the key, only through those services.
+    const use = r.StackKeyUsePolicy.Properties;
+    expect(use.Roles.map((role: Json) => role.Ref).sort()).toEqual(
+      [
+        "EmrInstanceRole",
+        "GetFeaturesRole",
+        "IngestRole",
+        "RunEventsRole",
+        "StatusRole",
+        "SubmitRole",
+      ].sort(),
+    );
+    expect(use.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({
+        Resource: key,
+        Condition: { StringEquals: { "kms:ViaService": expect.any(Array) } },
+      }),
+    ]);
+    // CloudWatch Logs may use it for this account's log groups only.
+    const logs = r.StackKey.Properties.KeyPolicy.Statement.find(
+      (s: Json) => s.Sid === "AllowCloudWatchLogsOfThisAccount",
+    );
+    expect(flat(logs.Condition.ArnLike["kms:EncryptionContext:aws:logs:arn"])).toBe(
+      "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*",
+    );
+  });
+
+  it("sends every bucket's server access logs to the accessLogsBucket when set", () => {
+    for (const [id, prefix] of <Array<[string, string]>>[
+      ["RawBucket", "raw/"],
+      ["OfflineBucket", "offline/"],
+      ["ArtifactsBucket", "artifacts/"],
+      ["ServerlessDeploymentBucket", "deployment/"],
+    ]) {
+      expect((prod.template.Resources as Json)[id].Properties.LoggingConfiguration, id).toEqual({
+        DestinationBucketName: "acme-s3-access-logs",
+        LogFilePrefix: prefix,
+      });
     }
   });
 });
