@@ -22,7 +22,7 @@ install_python() {
 
 # checkov in a venv of its own (its pins conflict with requirements.txt), linked into .local/venv/bin.
 install_checkov() {
-  local venv="$ROOT/.local/checkov-venv"
+  local venv="$LOCAL/checkov-venv"
   local stamp="$venv/.requirements.sha256"
   local want; want="$(sha256sum "$ROOT/requirements-checkov.txt" | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
