@@ -99,6 +99,36 @@ def event_date(column: Column, data_type: T.DataType) -> Column:
     raise TrainingSetError(f"event time column has unsupported type {data_type.simpleString()}")
 
 
+@dataclass(frozen=True)
+class FeatureTable:
+    """One view's offline table as read for a training set: the exact Delta version and its rows."""
+
+    spec: ViewSpec
+    uri: str
+    version: int
+    rows: DataFrame
+
+
+def read_feature_tables(
+    spark: SparkSession,
+    views: Sequence[ViewSpec | FeatureView],
+    offline_uri: str,
+    versions: Mapping[str, int] | None = None,
+) -> list[FeatureTable]:
+    """Extract: each view's offline table at `versions[view]`, or at its current version resolved first
+    (and recorded in the manifest), so passing the manifest's versions back reads the identical rows."""
+    versions = dict(versions or {})
+    tables = []
+    for spec in (as_view_spec(v) for v in views):
+        uri = table_uri(offline_uri, spec.name)
+        version = versions.get(spec.name)
+        if version is None:
+            version = latest_version(spark, uri)
+        rows = spark.read.format("delta").option("versionAsOf", version).load(uri)
+        tables.append(FeatureTable(spec, uri, int(version), rows))
+    return tables
+
+
 def build_training_set(
     spark: SparkSession,
     events_df: DataFrame,
@@ -112,6 +142,33 @@ def build_training_set(
     versions: Mapping[str, int] | None = None,
     preserve_order: bool = False,
 ) -> tuple[DataFrame, dict]:
+    """The notebook entry: reads the views' tables (`read_feature_tables`) and joins them
+    (`join_training_set`). Arguments as there; returns (DataFrame, manifest)."""
+    specs = [as_view_spec(v) for v in views]
+    _validate(
+        events_df, specs, event_time_column, entity_column, same_day, dict(max_age_days or {}), dict(versions or {})
+    )
+    return join_training_set(
+        events_df,
+        read_feature_tables(spark, specs, offline_uri, versions),
+        event_time_column=event_time_column,
+        entity_column=entity_column,
+        same_day=same_day,
+        max_age_days=max_age_days,
+        preserve_order=preserve_order,
+    )
+
+
+def join_training_set(
+    events_df: DataFrame,
+    tables: Sequence[FeatureTable],
+    *,
+    event_time_column: str,
+    entity_column: str | None = None,
+    same_day: bool = False,
+    max_age_days: Mapping[str, int] | None = None,
+    preserve_order: bool = False,
+) -> tuple[DataFrame, dict]:
     """Joins every event row with, per view, the latest feature row usable at the event's date.
 
     - A feature row dated D summarises data up to and including D, so by default it is usable
@@ -121,25 +178,16 @@ def build_training_set(
       is not used; that view's columns are null for the event.
     - Every event row is kept (left semantics), duplicates included. `preserve_order=True` returns
       them in input order, at the cost of a global sort (+17% to +45% time at 1M events).
-    - `versions[view]` pins the Delta version read; without it the current version is resolved
-      first and read exactly, and the manifest records it, so passing the manifest's versions
-      back rebuilds the identical set.
+    - The manifest records each table's Delta version (read_feature_tables pins it), so passing
+      the manifest's versions back rebuilds the identical set.
 
     Returns (DataFrame, manifest). The manifest holds the inputs and versions; row and null counts
     need an action and come from `summarize_training_set` (the job adds them after writing).
     """
-    specs = [as_view_spec(v) for v in views]
+    specs = [t.spec for t in tables]
     max_age_days = dict(max_age_days or {})
-    versions = dict(versions or {})
-    _validate(
-        events_df,
-        specs,
-        event_time_column,
-        entity_column,
-        same_day,
-        max_age_days,
-        versions,
-    )
+    _validate(events_df, specs, event_time_column, entity_column, same_day, max_age_days, {})
+    spark = events_df.sparkSession
 
     time_type = events_df.schema[event_time_column].dataType
     # The events' own columns come out first, unchanged, in their order.
@@ -148,12 +196,8 @@ def build_training_set(
     if preserve_order:
         current = current.withColumn(_ROW_ID, F.monotonically_increasing_id())
     manifest_views: dict[str, dict] = {}
-    for spec in specs:
-        uri = table_uri(offline_uri, spec.name)
-        version = versions.get(spec.name)
-        if version is None:
-            version = latest_version(spark, uri)
-        features = spark.read.format("delta").option("versionAsOf", version).load(uri)
+    for table in tables:
+        spec, uri, version, features = table.spec, table.uri, table.version, table.rows
         missing = [c for c in (spec.entity_column, spec.date_column, *spec.feature_names) if c not in features.columns]
         if missing:
             raise TrainingSetError(
