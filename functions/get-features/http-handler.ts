@@ -10,7 +10,7 @@ import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { z } from "zod";
 import { InvalidRequestError } from "../commons/errors.js";
 import { httpErrors, type JsonResponse, jsonResponse } from "../commons/http-errors.js";
-import type { FeatureReader } from "./get-features.js";
+import type { FeatureReader } from "./feature-reader.js";
 
 // "a,b,c" → ["a","b","c"]; an empty parameter is an empty list (rejected downstream by size).
 const commaList = z

@@ -12,7 +12,7 @@ import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { StoreUnavailableError } from "../../functions/commons/errors.js";
-import { FeatureReader } from "../../functions/get-features/get-features.js";
+import { FeatureReader } from "../../functions/get-features/feature-reader.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
 import { buildOpenApiDocument } from "../../functions/get-features/openapi.js";
 import {

@@ -8,7 +8,7 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { Hash } from "@smithy/core/serde";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FeatureReader } from "../../functions/get-features/get-features.js";
+import { FeatureReader } from "../../functions/get-features/feature-reader.js";
 import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
 import { LocalHttpApi } from "../../local/http-adapter.js";
 import {

@@ -149,9 +149,8 @@ describe("training-set spark-submit arguments", () => {
         versionsFrom: "s3://o/training-sets/n/old/manifest.json",
       },
       at,
-      "client",
     );
-    expect(pinned.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "client"]);
+    expect(pinned.slice(0, 3)).toEqual(["spark-submit", "--deploy-mode", "cluster"]);
     expect(pinned.slice(pinned.indexOf("--events-format"), pinned.indexOf("--entity-column"))).toEqual([
       "--events-format",
       "delta",

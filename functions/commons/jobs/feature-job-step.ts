@@ -38,7 +38,7 @@ export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): stri
   // The profile-path conf makes the connector use the shipped profile even before the job's own
   // --cassandra-profile handling runs; both name the same file.
   const sparkOptions = [
-    ...commonSparkOptions("cluster", at.jars, at.pyFiles, at.driverProfile),
+    ...commonSparkOptions(at.jars, at.pyFiles, at.driverProfile),
     "--conf",
     `spark.cassandra.connection.config.profile.path=${DRIVER_PROFILE_FILE}`,
   ];

@@ -2,16 +2,11 @@
 // submitted with, and the command-runner.jar step that runs a spark-submit command line.
 import type { StepConfig } from "@aws-sdk/client-emr";
 
-/** Deploy mode, jars, extra files, the package zip. */
-export function commonSparkOptions(
-  deployMode: "cluster" | "client",
-  jars: readonly string[],
-  pyFiles: string,
-  files?: string,
-): string[] {
+/** Deploy mode (cluster: the driver runs on YARN; the local runner translates it), jars, extra files, the package zip. */
+export function commonSparkOptions(jars: readonly string[], pyFiles: string, files?: string): string[] {
   return [
     "--deploy-mode",
-    deployMode,
+    "cluster",
     ...(jars.length > 0 ? ["--jars", jars.join(",")] : []),
     ...(files === undefined ? [] : ["--files", files]),
     "--py-files",

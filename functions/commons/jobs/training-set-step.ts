@@ -38,12 +38,8 @@ function perViewPairs(flag: string, views: readonly string[], values: Readonly<R
 }
 
 /** The training-set job's spark-submit command line, in the order of its `--help`. */
-export function trainingSetSubmitArgs(
-  run: TrainingSetRun,
-  at: TrainingSetLocations,
-  deployMode: "cluster" | "client" = "cluster",
-): string[] {
-  const sparkOptions = commonSparkOptions(deployMode, at.jars, at.pyFiles);
+export function trainingSetSubmitArgs(run: TrainingSetRun, at: TrainingSetLocations): string[] {
+  const sparkOptions = commonSparkOptions(at.jars, at.pyFiles);
   const jobArgs = [
     "--events",
     run.events.uri,
