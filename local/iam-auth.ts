@@ -13,7 +13,7 @@ import { LOCAL_REGION } from "./settings.js";
 
 /** The one identity the local API accepts. Not a secret: it only opens the local API. */
 export const LOCAL_IAM_CREDENTIALS = {
-  accessKeyId: "AKIALOCALFEATURESTORE",
+  accessKeyId: "LOCALFEATURESTOREKEY",
   secretAccessKey: "local-feature-store-secret-access-key",
 } as const;
 
