@@ -118,6 +118,17 @@ function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException;
 }
 
+/** Sends a conditional write: true when it was applied, false when its condition did not hold. */
+async function conditionally(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
 /**
  * The ledger in one DynamoDB table (functions/commons/run-ledger-table.ts), strongly consistent
  * reads. The client is the caller's: one per process (runDependencies, the status handler).
@@ -142,20 +153,16 @@ export class DynamoDbRunLedgerStore implements RunLedgerStore {
   async put(item: LedgerItem, condition?: LedgerCondition): Promise<boolean> {
     const expression = new Expression();
     const conditionText = expression.condition(condition);
-    try {
-      await this.dynamodb.send(
+    return conditionally(() =>
+      this.dynamodb.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, marshal(v)])),
           ...(conditionText ? { ConditionExpression: conditionText } : {}),
           ...expression.params(),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async update(
@@ -176,8 +183,8 @@ export class DynamoDbRunLedgerStore implements RunLedgerStore {
       ...(sets.length > 0 ? [`SET ${sets.join(", ")}`] : []),
       ...(removes.length > 0 ? [`REMOVE ${removes.join(", ")}`] : []),
     ].join(" ");
-    try {
-      await this.dynamodb.send(
+    return conditionally(() =>
+      this.dynamodb.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: { S: pk }, sk: { S: sk } },
@@ -185,12 +192,8 @@ export class DynamoDbRunLedgerStore implements RunLedgerStore {
           ...(conditionText ? { ConditionExpression: conditionText } : {}),
           ...expression.params(),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async query(
