@@ -6,6 +6,7 @@
 const path = require("node:path");
 const tsx = require("tsx/cjs/api");
 const { ids, join, metricsServiceName } = require("./names.cjs");
+const { kmsKeyPolicy } = require("./security.cjs");
 
 const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
 
@@ -71,26 +72,15 @@ function alertsResources(ctx) {
       Properties: {
         Description: `Encrypts the ${topicName} SNS topic`,
         EnableKeyRotation: true,
-        KeyPolicy: {
-          Version: "2012-10-17",
-          Statement: [
-            {
-              // Key administration stays with the account's IAM policies (the default key policy).
-              Sid: "EnableIamPolicies",
-              Effect: "Allow",
-              Principal: { AWS: join(["arn:", partition, ":iam::", account, ":root"]) },
-              Action: "kms:*",
-              Resource: "*",
-            },
-            {
-              Sid: "AllowCloudWatchAlarmsToPublish",
-              Effect: "Allow",
-              Principal: { Service: "cloudwatch.amazonaws.com" },
-              Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
-              Resource: "*",
-            },
-          ],
-        },
+        KeyPolicy: kmsKeyPolicy([
+          {
+            Sid: "AllowCloudWatchAlarmsToPublish",
+            Effect: "Allow",
+            Principal: { Service: "cloudwatch.amazonaws.com" },
+            Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+            Resource: "*",
+          },
+        ]),
       },
     },
     AlertsKeyAlias: {

@@ -88,6 +88,26 @@ function viaService(services) {
 }
 
 /**
+ * A KMS key policy: key administration stays with the account's IAM policies (the default key
+ * policy's statement), plus the service grants a key needs.
+ */
+function kmsKeyPolicy(statements) {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "EnableIamPolicies",
+        Effect: "Allow",
+        Principal: { AWS: join(["arn:", partition, ":iam::", account, ":root"]) },
+        Action: "kms:*",
+        Resource: "*",
+      },
+      ...statements,
+    ],
+  };
+}
+
+/**
  * The customer-managed key. Access goes through IAM (the default key policy statement): the
  * stack's roles get one policy that lets them use the key only through the services that store
  * their data (kms:ViaService; a separate policy, because the key policy naming the roles would
@@ -104,44 +124,34 @@ function stackKeyResources(ctx) {
       Properties: {
         Description: `Encrypts the buckets, logs, queue, run ledger and function environments of ${ctx.service}-${ctx.stage}`,
         EnableKeyRotation: true,
-        KeyPolicy: {
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "EnableIamPolicies",
-              Effect: "Allow",
-              Principal: { AWS: join(["arn:", partition, ":iam::", account, ":root"]) },
-              Action: "kms:*",
-              Resource: "*",
-            },
-            {
-              Sid: "AllowCloudWatchLogsOfThisAccount",
-              Effect: "Allow",
-              Principal: { Service: join(["logs.", region, ".amazonaws.com"]) },
-              Action: [
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-              ],
-              Resource: "*",
-              Condition: {
-                ArnLike: {
-                  "kms:EncryptionContext:aws:logs:arn": join([
-                    "arn:",
-                    partition,
-                    ":logs:",
-                    region,
-                    ":",
-                    account,
-                    ":log-group:*",
-                  ]),
-                },
+        KeyPolicy: kmsKeyPolicy([
+          {
+            Sid: "AllowCloudWatchLogsOfThisAccount",
+            Effect: "Allow",
+            Principal: { Service: join(["logs.", region, ".amazonaws.com"]) },
+            Action: [
+              "kms:Encrypt*",
+              "kms:Decrypt*",
+              "kms:ReEncrypt*",
+              "kms:GenerateDataKey*",
+              "kms:Describe*",
+            ],
+            Resource: "*",
+            Condition: {
+              ArnLike: {
+                "kms:EncryptionContext:aws:logs:arn": join([
+                  "arn:",
+                  partition,
+                  ":logs:",
+                  region,
+                  ":",
+                  account,
+                  ":log-group:*",
+                ]),
               },
             },
-          ],
-        },
+          },
+        ]),
       },
     },
     StackKeyUsePolicy: {
@@ -249,6 +259,7 @@ function extensionsFor(ctx) {
 }
 
 module.exports = {
+  kmsKeyPolicy,
   FUNCTIONS,
   STACK_KEY,
   REASONS,
