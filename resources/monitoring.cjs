@@ -40,6 +40,20 @@ function viewDimensions(ctx, view) {
   ];
 }
 
+/** The view's metric summed over 5 minutes reached 1: something happened once, which needs a person. */
+function anyInFiveMinutes(ctx, view, metricName) {
+  return {
+    Namespace: METRICS_NAMESPACE,
+    MetricName: metricName,
+    Dimensions: viewDimensions(ctx, view),
+    Statistic: "Sum",
+    Period: 300,
+    EvaluationPeriods: 1,
+    Threshold: 1,
+    ComparisonOperator: "GreaterThanOrEqualToThreshold",
+  };
+}
+
 function alarmName(ctx, suffix) {
   return `${ctx.service}-${ctx.stage}-${suffix}`;
 }
@@ -155,31 +169,13 @@ function alarmResources(ctx, views) {
       ctx,
       `${view}-runs-failed`,
       `A feature job of view ${view} failed after its retries (its files are marked failed in the run ledger; see sls invoke -f status).`,
-      {
-        Namespace: METRICS_NAMESPACE,
-        MetricName: VIEW_METRICS.runsFailed,
-        Dimensions: viewDimensions(ctx, view),
-        Statistic: "Sum",
-        Period: 300,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: "GreaterThanOrEqualToThreshold",
-      },
+      anyInFiveMinutes(ctx, view, VIEW_METRICS.runsFailed),
     );
     alarms[`${id}FilesQuarantinedAlarm`] = alarm(
       ctx,
       `${view}-files-quarantined`,
       `ingest quarantined a raw file of view ${view} (report beside it under quarantine/${view}/ in the raw bucket).`,
-      {
-        Namespace: METRICS_NAMESPACE,
-        MetricName: VIEW_METRICS.filesQuarantined,
-        Dimensions: viewDimensions(ctx, view),
-        Statistic: "Sum",
-        Period: 300,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: "GreaterThanOrEqualToThreshold",
-      },
+      anyInFiveMinutes(ctx, view, VIEW_METRICS.filesQuarantined),
     );
     // runEvents reports the age every 5 minutes; two silent 15-minute periods mean the pipeline
     // itself stopped, which must alarm too, hence missing data counts as breaching.
