@@ -1,36 +1,41 @@
 """Point-in-time features: for every (entity, date) row, each aggregate covers the `window_days` calendar
-days ending on, and including, the row's own date: [date - window_days + 1, date]. Windows are date
-ranges over an epoch-day index (rangeBetween), so missing days shrink the count instead of stretching
-the window.
+days ending on, and including, the row's own date: [date - window_days + 1, date]. Missing days shrink the
+count instead of stretching the window.
 
-sum, count, mean and stddev come from running sums, not from re-aggregating every window:
-window(d) = running(d) - running(d - window_days), both growing frames that Spark evaluates in one pass.
-The running sums are exact integers: double inputs are fixed-point values with 9 decimals (ints are
-used as they are) held in DECIMAL(38,0), so the subtraction loses nothing, stddev needs no centring
-(n*sum(q^2) - sum(q)^2 is exact, it cannot cancel), and the result does not depend on where the running
-sum starts. That is what makes an incremental run (which starts from a slice of history) produce the
-same bits as a full recompute. The only error is the 1e-9 rounding of each input, so against a
-plain floating-point reference: sum and mean within 1e-9 * n absolute, stddev within 1e-9 absolute.
-Aggregated double inputs must satisfy |x| <= 1e6 (int/bigint: |x| <= 1e15) to stay inside
-DECIMAL(38,0); rows outside are rejected before they get here.
+One pass computes every feature: the rows are shuffled once so that each entity's rows share a partition,
+and each partition is evaluated with numpy (`_evaluate`), sorted by (entity, day):
+- count, sum, mean and stddev come from prefix sums: window(d) = prefix(d) - prefix(d - window_days), found
+  by binary search on the sorted (entity, day) keys. The sums are exact integers: double inputs are
+  fixed-point values with 9 decimals (ints are used as they are), so the subtraction loses nothing,
+  stddev needs no centring (n*sum(q^2) - sum(q)^2 is exact, it cannot cancel), and a result does not
+  depend on where the prefix starts. That is what makes an incremental run (which starts from a slice of
+  history) produce the same bits as a full recompute. The only error is the 1e-9 rounding of each input,
+  so against a plain floating-point reference: sum and mean within 1e-9 * n absolute, stddev within 1e-9.
+- max has no prefix form: a doubling table of maxima over 2^k rows, then two overlapping lookups.
+Aggregated double inputs must satisfy |x| <= 1e6 (int/bigint: |x| <= 1e15); rows outside are rejected
+before they get here. With windows of at most 3,660 days every window's sum of q fits in an int64, so
+int64 prefix sums are exact even where they wrap (two's-complement differences); sums of q^2 do not fit
+and use Python integers.
 
-max is the one aggregate without an exact running form: see _with_rolling_maxima.
-"""
+`only` picks the rows to return (all rows still feed the windows): an incremental run or a repair
+evaluates its history with the rows it writes but returns only those."""
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DecimalType
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 
 from .feature_view import FeatureView
 
 DAY_INDEX = "_day_index"
+OUTPUT = "_output"
 DOUBLE_SCALE = 10**9  # fixed-point decimals for double inputs
 MAX_ABS_DOUBLE = 1e6
 MAX_ABS_INTEGER = 10**15
-_EXACT = DecimalType(38, 0)
-_SPARK_TYPES = {"double": "double", "int": "int", "bigint": "bigint", "string": "string"}
+_KEY_SPAN = 1 << 32  # (entity code, day index) in one sortable int64; day indexes are < 2^31
+_SPARK_TYPES = {"double": DoubleType(), "int": IntegerType(), "bigint": LongType(), "string": StringType()}
+_PANDAS_INTEGERS = {"int": "Int32", "bigint": "Int64"}
 
 
 def max_abs_value(source_type: str) -> float:
@@ -41,168 +46,212 @@ def _scale(source_type: str) -> int:
     return DOUBLE_SCALE if source_type == "double" else 1
 
 
-def _fixed_point(column: Column, source_type: str) -> Column:
-    if source_type == "double":
-        return F.round(column * F.lit(float(DOUBLE_SCALE))).cast(_EXACT)
-    return column.cast(_EXACT)
-
-
-def compute_features(rows: DataFrame, view: FeatureView) -> DataFrame:
-    """rows: entity, date and the typed source columns, one row per (entity, date).
-    Returns entity, date and every feature of the view, in view order, with the view's types."""
+def compute_features(rows: DataFrame, view: FeatureView, only: Column | None = None) -> DataFrame:
+    """rows: entity, date and the typed source columns, one row per (entity, date); only: which rows to
+    return (default: all). Returns entity, date and every feature of the view, in view order, with the
+    view's types."""
     entity, date = view.entity_column, view.event_date_column
-    types = view.source_types
-    aggregates = view.aggregate_features
-    maxima = [f for f in aggregates if f.aggregate == "max"]
-    df = rows.withColumn(DAY_INDEX, F.datediff(F.col(date), F.lit("1970-01-01").cast("date")))
-    # One shuffle: every row of an entity in one partition, in date order. The max step (Python) and
-    # the running sums (Spark windows) both rely on it; the window reuses this partitioning.
-    df = df.repartition(F.col(entity)).sortWithinPartitions(entity, DAY_INDEX)
-    if maxima:
-        df = _with_rolling_maxima(df, maxima, entity, types)
-
-    # Fixed-point inputs and their squares, once per aggregated source column.
-    needs_sum = {f.source for f in aggregates if f.aggregate in ("sum", "mean", "stddev")}
-    needs_square = {f.source for f in aggregates if f.aggregate == "stddev"}
-    for source in sorted(needs_sum):
-        df = df.withColumn(f"_q_{source}", _fixed_point(F.col(source), types[source]))
-    for source in sorted(needs_square):
-        df = df.withColumn(f"_q2_{source}", F.col(f"_q_{source}") * F.col(f"_q_{source}"))
-
-    ordered = Window.partitionBy(entity).orderBy(DAY_INDEX)
-    upto_today = ordered.rangeBetween(Window.unboundedPreceding, 0)
-    running_sources = sorted({f.source for f in aggregates if f.aggregate != "max"})
-    kinds = {
-        s: ["n"] + (["q"] if s in needs_sum else []) + (["q2"] if s in needs_square else []) for s in running_sources
-    }
-
-    # Pass 1: running totals up to each row (one growing frame; exact decimal additions happen only here).
-    running = []
-    for source in running_sources:
-        for kind in kinds[source]:
-            value = F.col(source) if kind == "n" else F.col(f"_{kind}_{source}")
-            total = F.count(value) if kind == "n" else F.sum(value)
-            running.append(total.over(upto_today).alias(f"_run_{kind}_{source}"))
-    df = df.select("*", *running)
-
-    # Pass 2: the running total as of the day before each window starts: the last running total among
-    # rows dated <= date - window_days (another growing frame; no arithmetic per row).
-    windows = sorted({(f.source, int(f.window_days)) for f in aggregates if f.aggregate != "max"})
-    window_parts = []
-    for source, days in windows:
-        before = ordered.rangeBetween(Window.unboundedPreceding, -days)
-        for kind in kinds[source]:
-            name = f"_run_{kind}_{source}"
-            zero = F.lit(0) if kind == "n" else F.lit(0).cast(_EXACT)
-            earlier = F.coalesce(F.last(F.col(name)).over(before), zero)
-            current = F.coalesce(F.col(name), zero)
-            window_parts.append((current - earlier).alias(f"_{kind}_{source}_{days}"))
-    df = df.select(
+    sources = sorted({f.source for f in view.features})
+    selected = rows.select(
         F.col(entity),
-        F.col(date),
-        *(F.col(c.name) for c in view.source_columns),
-        *(F.col(f"_max_{f.name}") for f in maxima),
-        *window_parts,
+        F.unix_date(F.col(date)).alias(DAY_INDEX),
+        (F.lit(True) if only is None else F.coalesce(only, F.lit(False))).alias(OUTPUT),
+        *(F.col(s) for s in sources),
     )
-
-    outputs = []
-    for feature in view.features:
-        if feature.kind == "passthrough":
-            value = F.col(feature.source)
-        elif feature.aggregate == "max":
-            value = F.col(f"_max_{feature.name}")
-        else:
-            value = _window_value(feature.aggregate, feature.source, int(feature.window_days), types[feature.source])
-        outputs.append(value.cast(_SPARK_TYPES[feature.type]).alias(feature.name))
-    return df.select(F.col(entity), F.col(date), *outputs)
-
-
-def _with_rolling_maxima(df: DataFrame, maxima, entity: str, types: dict[str, str]) -> DataFrame:
-    """Adds `_max_<feature>`: the max over the date range [date - window_days + 1, date] of the entity.
-    Max has no running form, and Spark's sliding frames re-aggregate the whole window for every row
-    (O(rows x window)); here each partition (whole entities, date-ordered) is processed with numpy in
-    O(rows x log window): a doubling table of maxima over 2^k rows, then two overlapping lookups."""
-    from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
-
-    spark_types = {"double": DoubleType(), "int": IntegerType(), "bigint": LongType()}
     schema = StructType(
-        df.schema.fields + [StructField(f"_max_{f.name}", spark_types[types[f.source]], True) for f in maxima]
+        [StructField(entity, StringType(), False), StructField(DAY_INDEX, IntegerType(), False)]
+        + [StructField(f.name, _SPARK_TYPES[f.type], True) for f in view.features]
     )
-    specs = [(f"_max_{f.name}", f.source, int(f.window_days), types[f.source]) for f in maxima]
+    evaluate = _evaluate_partition(view)
+    features = selected.repartition(F.col(entity)).mapInPandas(evaluate, schema)
+    return features.select(
+        F.col(entity),
+        F.date_from_unix_date(F.col(DAY_INDEX)).alias(date),
+        *(F.col(f.name) for f in view.features),
+    )
 
-    def per_partition(batches):
+
+def _evaluate_partition(view: FeatureView):
+    """The mapInPandas function: all rows of the entities of one partition in, features of the rows
+    marked OUTPUT out. Plain data only in the closure (it is pickled to the Python workers)."""
+    entity = view.entity_column
+    types = view.source_types
+    features = [(f.name, f.type, f.kind, f.source, f.aggregate, int(f.window_days or 0)) for f in view.features]
+
+    def evaluate(batches):
         import numpy as np
         import pandas as pd
 
-        frames = list(batches)
+        frames = [b for b in batches if len(b)]
         if not frames:
             return
         part = pd.concat(frames, ignore_index=True)
-        entity_codes = pd.factorize(part[entity])[0].astype(np.int64)
-        # Rows arrive sorted by (entity, day); a composite key keeps entities apart in one sorted axis.
-        key = entity_codes * 10_000_000 + part[DAY_INDEX].to_numpy(dtype=np.int64)
+        key = pd.factorize(part[entity])[0].astype(np.int64) * _KEY_SPAN + part[DAY_INDEX].to_numpy(np.int64)
         order = np.argsort(key, kind="stable")
         part, key = part.iloc[order].reset_index(drop=True), key[order]
-        positions = np.arange(len(part))
-        for name, source, days, source_type in specs:
-            values = part[source].to_numpy(dtype=np.float64, na_value=np.nan)
-            starts = np.searchsorted(key, key - (days - 1), side="left")
-            lengths = positions - starts + 1
-            levels = [values]
-            while (1 << len(levels)) <= lengths.max():
-                previous, step = levels[-1], 1 << (len(levels) - 1)
-                shifted = np.concatenate([np.full(step, np.nan), previous[:-step]])
-                levels.append(np.fmax(previous, shifted))
-            result = np.full(len(part), np.nan)
-            exponent = np.floor(np.log2(lengths)).astype(np.int64)
-            for k in np.unique(exponent):
-                rows = np.nonzero(exponent == k)[0]
-                table = levels[k]
-                result[rows] = np.fmax(table[rows], table[starts[rows] + (1 << k) - 1])
-            if source_type == "double":
-                part[name] = result
+        out = part[OUTPUT].to_numpy(dtype=bool)
+        kept = np.nonzero(out)[0]
+        if len(kept) == 0:
+            return
+        result = {entity: part[entity].to_numpy()[kept], DAY_INDEX: part[DAY_INDEX].to_numpy(np.int32)[kept]}
+        windows = WindowTables(np, key, kept)
+        columns = {}
+        for name, feature_type, kind, source, aggregate, days in features:
+            if source not in columns:
+                columns[source] = SourceColumnTables(np, part[source], types[source], windows)
+            column = columns[source]
+            value = column.passthrough(kept) if kind == "passthrough" else column.aggregate(aggregate, days)
+            result[name] = _as_pandas(pd, np, value, feature_type)
+        yield pd.DataFrame(result)
+
+    return evaluate
+
+
+class WindowTables:
+    """Where each kept row's windows start, per window length, over the sorted (entity, day) keys."""
+
+    def __init__(self, np, key, kept) -> None:
+        self._np, self._key, self.kept = np, key, kept
+        self._starts: dict[int, object] = {}
+
+    def start(self, days: int):
+        if days not in self._starts:
+            self._starts[days] = self._np.searchsorted(self._key, self._key[self.kept] - (days - 1), side="left")
+        return self._starts[days]
+
+
+class SourceColumnTables:
+    """One source column's prefix sums and max table, built on first use."""
+
+    def __init__(self, np, series, source_type: str, windows: WindowTables) -> None:
+        self._np, self._type, self._windows = np, source_type, windows
+        self._series = series
+        self._values = None if source_type == "string" else series.to_numpy(dtype=np.float64, na_value=np.nan)
+        self._prefix: dict[str, object] = {}
+        self._max_levels = None
+
+    def passthrough(self, kept):
+        return self._series.to_numpy()[kept] if self._values is None else self._values[kept]
+
+    def _fixed_point(self):
+        np = self._np
+        values = np.nan_to_num(self._values, nan=0.0)
+        if self._type != "double":
+            return values.astype(np.int64)
+        # round half away from zero, as Spark's round(): floor(|y|) plus one when the fraction is >= 0.5
+        # (both steps exact in binary floating point).
+        scaled = np.abs(values * float(DOUBLE_SCALE))
+        whole = np.floor(scaled)
+        rounded = whole + (scaled - whole >= 0.5)
+        return (np.sign(values) * rounded).astype(np.int64)
+
+    def _prefix_of(self, kind: str):
+        """Prefix sums with a leading zero: n (present values), q (fixed-point values, int64 that may wrap),
+        q2 (squares, Python integers)."""
+        np = self._np
+        if kind not in self._prefix:
+            if kind == "n":
+                terms = (~np.isnan(self._values)).astype(np.int64)
+            elif kind == "q":
+                terms = self._fixed_point()
             else:
-                part[name] = pd.array(np.where(np.isnan(result), 0, result).astype(np.int64), dtype="Int64").where(
-                    ~np.isnan(result), pd.NA
-                )
-        yield part
+                q = self._fixed_point().astype(object)
+                terms = q * q
+            zero = np.zeros(1, dtype=terms.dtype) if kind != "q2" else np.array([0], dtype=object)
+            with np.errstate(over="ignore"):
+                self._prefix[kind] = np.concatenate([zero, np.cumsum(terms, dtype=terms.dtype)])
+        return self._prefix[kind]
 
-    return df.mapInPandas(per_partition, schema)
+    def _window_sum(self, kind: str, days: int):
+        np = self._np
+        prefix = self._prefix_of(kind)
+        with np.errstate(over="ignore"):
+            return prefix[self._windows.kept + 1] - prefix[self._windows.start(days)]
+
+    def aggregate(self, aggregate: str, days: int):
+        np = self._np
+        if aggregate == "max":
+            return self._window_max(days)
+        n = self._window_sum("n", days)
+        if aggregate == "count":
+            return n
+        scale = float(_scale(self._type))
+        q = self._window_sum("q", days)
+        if aggregate == "sum":
+            if self._type != "double":
+                return q, n > 0  # an integer sum stays an integer
+            return np.where(n > 0, q.astype(np.float64) / scale, np.nan)
+        nf = n.astype(np.float64)
+        if aggregate == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(n > 0, q.astype(np.float64) / scale / nf, np.nan)
+        # stddev (sample): sqrt((n*S2 - S1^2) / (n*(n-1))) with exact S1, S2; the numerator is >= 0 exactly.
+        q2 = self._window_sum("q2", days)
+        numerator = n.astype(object) * q2 - q.astype(object) * q.astype(object)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = numerator.astype(np.float64) / (nf * (nf - 1.0)) / float(_scale(self._type) ** 2)
+            return np.where(n >= 2, np.sqrt(variance), np.nan)
+
+    def _window_max(self, days: int):
+        """Max over each kept row's window: a doubling table of maxima over 2^k rows (NaN: no value), then
+        the max of two overlapping blocks that cover the window."""
+        np = self._np
+        kept, starts = self._windows.kept, self._windows.start(days)
+        lengths = kept - starts + 1
+        if self._max_levels is None:
+            self._max_levels = [self._values]
+        levels = self._max_levels
+        while (1 << len(levels)) <= lengths.max():
+            previous, step = levels[-1], 1 << (len(levels) - 1)
+            shifted = np.concatenate([np.full(step, np.nan), previous[:-step]])
+            levels.append(np.fmax(previous, shifted))
+        result = np.full(len(kept), np.nan)
+        exponent = np.floor(np.log2(lengths)).astype(np.int64)
+        for k in np.unique(exponent):
+            rows = np.nonzero(exponent == k)[0]
+            table = levels[k]
+            result[rows] = np.fmax(table[kept[rows]], table[starts[rows] + (1 << k) - 1])
+        return result
 
 
-def _window_value(aggregate: str, source: str, window: int, source_type: str) -> Column:
-    n = F.col(f"_n_{source}_{window}")
-    if aggregate == "count":
-        return n
-    q = F.col(f"_q_{source}_{window}")
-    scale = float(_scale(source_type))
-    if aggregate == "sum":
-        exact_sum = q.cast("bigint") if source_type != "double" else q.cast("double") / F.lit(scale)
-        return F.when(n > 0, exact_sum)
-    if aggregate == "mean":
-        return F.when(n > 0, q.cast("double") / F.lit(scale) / n.cast("double"))
-    # stddev (sample): sqrt((n*S2 - S1^2) / (n*(n-1))) with exact S1, S2; the numerator is >= 0 exactly.
-    q2 = F.col(f"_q2_{source}_{window}")
-    numerator = n.cast(_EXACT) * q2 - q * q
-    variance = numerator.cast("double") / (n.cast("double") * (n - 1).cast("double")) / F.lit(scale * scale)
-    return F.when(n >= 2, F.sqrt(variance))
+def _as_pandas(pd, np, value, feature_type: str):
+    """A feature's values as the pandas column Arrow turns into its Spark type (NaN or a mask: null)."""
+    if feature_type in _PANDAS_INTEGERS:
+        if isinstance(value, tuple):
+            integers, valid = value
+        elif value.dtype.kind == "f":
+            valid = ~np.isnan(value)
+            integers = np.where(valid, value, 0)
+        else:
+            integers, valid = value, np.ones(len(value), dtype=bool)
+        width = np.int32 if feature_type == "int" else np.int64
+        return pd.arrays.IntegerArray(integers.astype(width), ~valid)
+    if feature_type == "double":
+        if isinstance(value, tuple):
+            integers, valid = value
+            return np.where(valid, integers.astype(np.float64), np.nan)
+        return value.astype(np.float64)
+    return value
 
 
 def features_around_new_rows(
     accepted: DataFrame, history: DataFrame, bounds: DataFrame, view: FeatureView
 ) -> tuple[DataFrame, DataFrame]:
     """An incremental run's features: the new rows plus the stored history around them (history rows
-    with the same key are replaced by the new ones), computed together, keeping only the rows dated from
-    each entity's first new day to its last new day + the longest window - 1 (the rows whose windows hold
-    a new day). bounds: entity, _first, _last. Returns (features, the source rows they came from)."""
+    with the same key are replaced by the new ones), evaluated together, returning only the rows dated
+    from each entity's first new day to its last new day + the longest window - 1 (the rows whose windows
+    hold a new day). bounds: entity, _first, _last. Returns (features, the source rows they came from)."""
     entity, date = view.entity_column, view.event_date_column
-    window = view.max_window_days
     history = history.join(accepted.select(entity, date), [entity, date], "left_anti")
     combined = accepted.unionByName(history)
-    affected = (
-        compute_features(combined, view)
-        .join(F.broadcast(bounds), entity)
-        .where((F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1)))
-        .drop("_first", "_last")
-    )
-    return affected, combined
+    return rows_around(combined, bounds, view), combined
+
+
+def rows_around(rows: DataFrame, bounds: DataFrame, view: FeatureView) -> DataFrame:
+    """Features of the rows whose windows hold a day in [_first, _last] of their entity (bounds: entity,
+    _first, _last), evaluated over all of `rows` (which must hold the windows' history)."""
+    entity, date = view.entity_column, view.event_date_column
+    window = view.max_window_days
+    flagged = rows.join(F.broadcast(bounds), entity, "left")
+    only = (F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1))
+    return compute_features(flagged, view, only)

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from . import offline_store
 from .feature_view import FeatureView
-from .features import compute_features
+from .features import rows_around
 
 
 class RepairSelectionError(ValueError):
@@ -90,10 +90,5 @@ def recomputed_rows(
         spark, table_uri, view, bounds, window - 1, window - 1, date_range, version=version
     )
     remaining = history.join(keys, [entity, date], "left_anti")
-    features = compute_features(remaining, view)
-    affected = (
-        features.join(F.broadcast(bounds), entity)
-        .where((F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1)))
-        .drop("_first", "_last")
-    )
+    affected = rows_around(remaining, bounds, view)
     return offline_store.to_table_rows(affected, remaining, view, updated_at, run_id)

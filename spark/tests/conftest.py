@@ -21,6 +21,9 @@ COMPILED_VIEWS_DIR = tempfile.mkdtemp(prefix="sfs-compiled-views-")
 VIEW_FILE = os.path.join(COMPILED_VIEWS_DIR, "energy.json")
 if SPARK_DIR not in sys.path:
     sys.path.insert(0, SPARK_DIR)
+# The Python workers import the package too (the feature kernel runs there), as they do on EMR from the
+# --py-files zip: the driver JVM, started below, passes PYTHONPATH on to them.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SPARK_DIR, os.environ.get("PYTHONPATH")) if p)
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # Keep the test Spark driver on loopback, as scripts/lib.sh does for every script.
