@@ -117,6 +117,10 @@ def read_text(spark: SparkSession, view: FeatureView, files: list[str]) -> DataF
     )
 
 
+def _typed(name: str) -> Column:
+    return F.col(f"_typed_{name}")
+
+
 def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedInput:
     """Transform: every text row with its typed fields and its reject reason (null when accepted). The
     per-row rules are evaluated once and cached; the duplicate check and every later use read that cache.
@@ -135,12 +139,12 @@ def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedIn
             F.lit(f"{entity} does not match {view.entity_id_pattern}"),
         ),
         (
-            ~F.col(date).rlike(_DATE_TEXT) | typed[date].isNull(),
+            ~F.col(date).rlike(_DATE_TEXT) | _typed(date).isNull(),
             BAD_DATE,
             F.lit(f"{date} is not a yyyy-MM-dd calendar date"),
         ),
         (
-            typed[date] > F.lit(latest_allowed.isoformat()).cast("date"),
+            _typed(date) > F.lit(latest_allowed.isoformat()).cast("date"),
             FUTURE_DATE,
             F.lit(f"{date} is after {latest_allowed.isoformat()} (today + {view.max_future_days} days)"),
         ),
@@ -154,15 +158,15 @@ def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedIn
         spark_type = "double" if column.type == "double" else column.type
         typed[column.name] = value.cast(spark_type)
         pattern = _DOUBLE_TEXT if column.type == "double" else _INTEGER_TEXT
-        unparseable = ~value.rlike(pattern) | typed[column.name].isNull()
+        unparseable = ~value.rlike(pattern) | _typed(column.name).isNull()
         if column.type == "double":
-            unparseable = unparseable | F.isnan(typed[column.name]) | (F.abs(typed[column.name]) == float("inf"))
+            unparseable = unparseable | F.isnan(_typed(column.name)) | (F.abs(_typed(column.name)) == float("inf"))
         checks.append((value.isNotNull() & unparseable, BAD_NUMBER, F.lit(f"{column.name} is not a {column.type}")))
         for bound, outside, word in ((column.min, F.Column.__lt__, "below"), (column.max, F.Column.__gt__, "above")):
             if bound is not None:
                 checks.append(
                     (
-                        value.isNotNull() & outside(typed[column.name], F.lit(bound)),
+                        value.isNotNull() & outside(_typed(column.name), F.lit(bound)),
                         OUT_OF_RANGE,
                         F.lit(f"{column.name} is {word} the view's {'min' if word == 'below' else 'max'} {bound:g}"),
                     )
@@ -171,24 +175,34 @@ def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedIn
             limit = max_abs_value(column.type)
             checks.append(
                 (
-                    value.isNotNull() & (F.abs(typed[column.name]) > F.lit(limit)),
+                    value.isNotNull() & (F.abs(_typed(column.name)) > F.lit(limit)),
                     OUT_OF_RANGE,
                     F.lit(f"|{column.name}| exceeds {limit:g}, the limit for exact rolling aggregates"),
                 )
             )
 
-    reason: Column = F.lit(None).cast("string")
-    detail: Column = F.lit(None).cast("string")
-    for condition, name, message in reversed(checks):
-        reason = F.when(condition, F.lit(name)).otherwise(reason)
-        detail = F.when(condition, message).otherwise(detail)
-
-    classified = text.select(
+    # One flat CASE picks the first failing check (its index); reason and detail are looked up from it,
+    # so no condition is evaluated twice and the generated code stays small. The typed fields are
+    # computed once, in a projection before the checks read them.
+    first_failing: Column = F.lit(0)
+    for index, (condition, _, _) in reversed(list(enumerate(checks, start=1))):
+        first_failing = F.when(condition, F.lit(index)).otherwise(first_failing)
+    reasons = F.array(F.lit(None).cast("string"), *(F.lit(name) for _, name, _ in checks))
+    details = F.array(F.lit(None).cast("string"), *(message for _, _, message in checks))
+    typed_names = (date, *(c.name for c in view.source_columns))
+    with_types = text.select(
+        *(F.col(name) for name in view.raw_header),
+        F.col(CORRUPT),
+        F.col(SOURCE_FILE),
+        *(typed[name].alias(f"_typed_{name}") for name in typed_names),
+    )
+    checked = with_types.select("*", first_failing.alias("_check"))
+    classified = checked.select(
         *(F.col(name) for name in view.raw_header),
         F.col(SOURCE_FILE),
-        *(typed[name].alias(f"_typed_{name}") for name in (date, *(c.name for c in view.source_columns))),
-        reason.alias(REASON),
-        detail.alias(DETAIL),
+        *(_typed(name) for name in typed_names),
+        F.element_at(reasons, F.col("_check") + 1).alias(REASON),
+        F.element_at(details, F.col("_check") + 1).alias(DETAIL),
     )
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     cached = classified
