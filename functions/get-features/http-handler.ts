@@ -10,6 +10,7 @@ import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { z } from "zod";
 import { InvalidRequestError } from "../commons/errors.js";
 import { httpErrors, type JsonResponse, jsonResponse } from "../commons/http-errors.js";
+import { sourceMappedErrorLogger } from "../commons/source-mapped-stack.js";
 import type { FeatureReader } from "./feature-reader.js";
 
 // "a,b,c" → ["a","b","c"]; an empty parameter is an empty list (rejected downstream by size).
@@ -45,7 +46,8 @@ export function createGetFeaturesHandler({ reader, logger, metrics }: GetFeature
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
     .use(requestLatency(logger, metrics))
-    .use(httpErrors({ logger }))
+    // Logged 5xx errors get source-mapped stacks lazily, without --enable-source-maps at init.
+    .use(httpErrors({ logger: sourceMappedErrorLogger(logger) }))
     .handler(async (event) => jsonResponse(200, await serve(reader, event)));
 }
 
