@@ -42,13 +42,15 @@ export interface GetFeaturesDependencies {
 }
 
 export function createGetFeaturesHandler({ reader, logger, metrics }: GetFeaturesDependencies) {
-  return middy<APIGatewayProxyEventV2, JsonResponse, Error, Context>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(requestLatency(logger, metrics))
-    // Logged 5xx errors get source-mapped stacks lazily, without --enable-source-maps at init.
-    .use(httpErrors({ logger: sourceMappedErrorLogger(logger) }))
-    .handler(async (event) => jsonResponse(200, await serve(reader, event)));
+  return (
+    middy<APIGatewayProxyEventV2, JsonResponse, Error, Context>()
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(logMetrics(metrics, { captureColdStartMetric: true }))
+      .use(requestLatency(logger, metrics))
+      // Logged 5xx errors get source-mapped stacks lazily, without --enable-source-maps at init.
+      .use(httpErrors({ logger: sourceMappedErrorLogger(logger) }))
+      .handler(async (event) => jsonResponse(200, await serve(reader, event)))
+  );
 }
 
 /** The routes of serverless.yml, as API Gateway names them in `routeKey`. */
