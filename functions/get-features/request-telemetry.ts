@@ -42,10 +42,11 @@ export function requestTelemetry(
   let oldestAt = 0;
 
   const publish = () => {
-    for (const latency of pending) metrics.addMetric("latency", MetricUnit.Milliseconds, latency);
-    // The record's timestamp is its first value's, not the flush's (EMF allows 14 days back).
+    // The record's timestamp is its first value's, not the flush's (EMF allows 14 days back). Set
+    // first: Powertools publishes by itself when a metric reaches 100 values.
     metrics.setTimestamp(oldestAt);
-    metrics.publishStoredMetrics();
+    for (const latency of pending) metrics.addMetric("latency", MetricUnit.Milliseconds, latency);
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
     pending.length = 0;
   };
   const due = (at: number) =>

@@ -116,10 +116,16 @@ describe("latency metric batching", () => {
 
   it("publishes at 100 values whatever their age (CloudWatch's limit per record)", async () => {
     const get = build({ logSampleRate: 0, metricsFlushIntervalMs: 60_000 });
-    for (let i = 0; i < 100; i++) await get({ view: "energy", entityId: "MAC000002" });
+    const first = clock;
+    for (let i = 0; i < 100; i++) {
+      await get({ view: "energy", entityId: "MAC000002" });
+      clock += 10;
+    }
     const records = latencyRecords();
     expect(records).toHaveLength(1);
+    expect(records[0]?._aws.Timestamp).toBe(first);
     expect(records[0]?.latency).toHaveLength(100);
+    expect(output.join("")).not.toContain("No application metrics to publish");
   });
 
   it("publishes values left from before an idle period first, with their own timestamp", async () => {
