@@ -19,8 +19,9 @@ export const readSourceMapNextTo: SourceMapLoader = (generatedFile) => {
   }
 };
 
-// `at fn (file:line:col)` or `at file:line:col`; only bundled JavaScript has a map to look up.
-const FRAME = /^(\s*at (?:.*? \()?)((?:file:\/\/)?\/[^()]*?\.[cm]?js):(\d+):(\d+)(\)?)$/;
+// `at fn (file:line:col)`, `at file:line:col` or `at async file:line:col`; only bundled JavaScript
+// has a map to look up.
+const FRAME = /^(\s*at (?:async )?(?:.*? \()?)((?:file:\/\/)?\/[^()]*?\.[cm]?js):(\d+):(\d+)(\)?)$/;
 
 export class StackMapper {
   readonly #maps = new Map<string, SourceMap | null>();

@@ -86,6 +86,14 @@ describe("StackMapper", () => {
     expect(load).toHaveBeenCalledTimes(1);
   });
 
+  it("maps the frames of anonymous async functions (`at async file:line:col`)", () => {
+    const stack = thrownByBundle().stack as string;
+    const frame = /(file:\/\/\S+\.mjs:\d+:\d+)/.exec(stack)?.[1] ?? /(\/\S+\.mjs:\d+:\d+)/.exec(stack)?.[1];
+    expect(frame).toBeDefined();
+    const mapped = new StackMapper().map(`Error: x\n    at async ${frame}`);
+    expect(mapped).toMatch(/^ {4}at async src\/(failing|entry)\.ts:\d+:\d+$/m);
+  });
+
   it("leaves frames without a map (and non-frame lines) as they are", () => {
     const stack = "Error: boom\n    at f (/nowhere/no-map.js:1:10)\n    at node:internal/x:2:3";
     expect(new StackMapper().map(stack)).toBe(stack);
