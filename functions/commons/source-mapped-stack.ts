@@ -1,6 +1,6 @@
 // Readable stack traces for logged errors without `--enable-source-maps`: that flag makes Node
-// parse every bundle's source map while the module loads (~260 ms of getFeatures' cold start,
-// docs/PERFORMANCE.md "Cold start"), although a map is only needed when an error is logged.
+// parse every bundle's source map while the module loads (~210 ms of getFeatures' cold start,
+// docs/PERFORMANCE.md "Serving at the floor"), although a map is only needed when an error is logged.
 // Here a bundle's map (`<bundle>.map`, as esbuild's linked or external source maps are written)
 // is read and decoded the first time a frame of that bundle has to be mapped, then cached.
 import { readFileSync } from "node:fs";

@@ -1,6 +1,6 @@
 // What getFeatures records about each request, at a CPU cost that stays small next to the read
-// itself (docs/PERFORMANCE.md "CPU per request"): a JSON log line and an EMF record per request
-// cost more client CPU than the Cassandra read. What an operator sees (docs/OPERATIONS.md):
+// itself (docs/PERFORMANCE.md, "Serving at the floor"): a JSON log line and an EMF record per request
+// cost more client CPU than the Cassandra read. What an operator sees (docs/API.md):
 // - every failed request: 5xx with its error and stack (http-errors.ts), and a "request served"
 //   line for every non-2xx response;
 // - a "request served" line for a sampled fraction of the 2xx responses (`sampleRate` in the line
