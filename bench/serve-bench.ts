@@ -5,15 +5,21 @@
 //   handler  the real getFeatures middy stack in-process, fed API Gateway events
 //   history  the seed's pattern: unprepared, string-built SELECT * over a ~630-row history partition
 // and an open-loop run of the handler at a fixed rate (latency from each request's scheduled send
-// time, so a stall is not hidden by coordinated omission). Writes bench/results/serve-<ts>.json
-// and a chart (.png) next to it. Usage: npm run bench:serve (settings: see `settings` below).
+// time, so a stall is not hidden by coordinated omission). The seed is written once and reused;
+// measuring starts once the node has no compaction running (a fresh 3.5M-row seed keeps it
+// compacting for minutes, which made the floor's tail swing 5x between runs), and the measured
+// phase runs BENCH_RUNS times in a row, reporting the spread of the handler/floor p99 ratio.
+// The handler runs with the telemetry settings serverless.yml deploys (request-log sampling,
+// batched latency metric). Writes bench/results/serve-<ts>.json and a chart (.png) next to it.
+// Usage: npm run bench:serve (settings: see `settings` below).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Client, types } from "cassandra-driver";
 import * as hdr from "hdr-histogram-js";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import {
   cassandraClientOptions,
@@ -42,6 +48,12 @@ const settings = readConfig(
     BENCH_RATE: z.coerce.number().int().min(1).max(100_000).default(1000),
     BENCH_RATE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
     BENCH_PYTHON: z.string().default(".local/venv/bin/python"),
+    /** Consecutive measured runs (closed + open loop each) whose handler/floor p99 ratios are compared. */
+    BENCH_RUNS: z.coerce.number().int().min(1).max(20).default(3),
+    /** Longest wait for the node's compactions to finish before measuring (0: don't wait). */
+    BENCH_COMPACTION_WAIT_SECONDS: z.coerce.number().int().min(0).max(7200).default(900),
+    /** When compactions cannot be seen (no SELECT on system_views): wait after a fresh seed. */
+    BENCH_SETTLE_SECONDS: z.coerce.number().int().min(0).max(7200).default(300),
   }),
 );
 
@@ -334,6 +346,136 @@ function timeline(recording: Recording, windows = 120): number[][] {
     .filter((row): row is number[] => row !== undefined);
 }
 
+interface MeasuredRun {
+  loadavgAtStart: number[];
+  loadavgAtEnd: number[];
+  startedMs: number;
+  wallSeconds: number;
+  floor: Recording;
+  handler: Recording;
+  /** Handler/floor p99 of each closed-loop round (the two modes ran back to back). */
+  roundRatios: number[];
+  rate: OpenLoopRun;
+  floorRate: OpenLoopRun;
+}
+
+function mergeRecordings(recordings: readonly Recording[]): Recording {
+  const merged = newRecording();
+  for (const r of recordings) {
+    merged.histogram.add(r.histogram);
+    for (const t of r.at) merged.at.push(t);
+    for (const l of r.latencyMs) merged.latencyMs.push(l);
+    merged.errors += r.errors;
+    merged.elapsedMs += r.elapsedMs;
+    merged.cpuMicros += r.cpuMicros;
+  }
+  return merged;
+}
+
+function mergeOpenLoopRuns(runs: readonly OpenLoopRun[]): OpenLoopRun {
+  return {
+    recording: mergeRecordings(runs.map((r) => r.recording)),
+    lateSends: runs.reduce((sum, r) => sum + r.lateSends, 0),
+    loopDelays: runs.flatMap((r) => r.loopDelays),
+  };
+}
+
+const p99Ms = (recording: Recording) => Math.round(recording.histogram.getValueAtPercentile(99)) / 1000;
+
+function p99Ratio(handler: Recording, floor: Recording): number {
+  return Math.round((p99Ms(handler) / Math.max(0.001, p99Ms(floor))) * 100) / 100;
+}
+
+/** A run's numbers without the per-request timeline. */
+function brief(recording: Recording) {
+  const h = recording.histogram;
+  const ms = (us: number) => Math.round(us) / 1000;
+  return {
+    requests: h.totalCount,
+    errors: recording.errors,
+    throughputPerSecond: Math.round((h.totalCount / Math.max(1, recording.elapsedMs)) * 1000),
+    cpu: Math.round(recording.cpuMicros / Math.max(1, h.totalCount)),
+    p50: ms(h.getValueAtPercentile(50)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quiet node
+
+/**
+ * Waits until the node runs no compaction (system_views.sstable_tasks, Cassandra 4+; the node has
+ * no JMX port for nodetool). A role without SELECT on system_views cannot see them: the run then
+ * says so and measures anyway (grant it, as the superuser: GRANT SELECT ON ALL KEYSPACES TO
+ * feature_store_app, or read the result's `compactions.checked`).
+ */
+async function waitForCompactions(client: Client): Promise<Record<string, unknown>> {
+  const started = performance.now();
+  const deadline = started + settings.BENCH_COMPACTION_WAIT_SECONDS * 1000;
+  let polls = 0;
+  for (;;) {
+    let tasks: Array<{ table: string; kind: string; progress: number }>;
+    try {
+      const result = await client.execute(
+        "SELECT keyspace_name, table_name, kind, progress, total FROM system_views.sstable_tasks",
+      );
+      tasks = result.rows.map((row) => ({
+        table: `${row.get("keyspace_name")}.${row.get("table_name")}`,
+        kind: String(row.get("kind")),
+        progress: Number(row.get("total")) > 0 ? Number(row.get("progress")) / Number(row.get("total")) : 0,
+      }));
+    } catch (error) {
+      log(`cannot see the node's compactions (${(error as Error).message}); measuring without waiting`);
+      return { checked: false, reason: (error as Error).message };
+    }
+    const waitedSeconds = Math.round((performance.now() - started) / 100) / 10;
+    if (tasks.length === 0) {
+      if (polls > 0) log(`compactions finished after ${waitedSeconds} s`);
+      return { checked: true, waitedSeconds, quiet: true };
+    }
+    if (performance.now() > deadline) {
+      log(`still compacting after ${waitedSeconds} s (BENCH_COMPACTION_WAIT_SECONDS); measuring anyway`);
+      return { checked: true, waitedSeconds, quiet: false, running: tasks };
+    }
+    if (polls % 6 === 0) {
+      const list = tasks.map((t) => `${t.kind} ${t.table} ${Math.round(t.progress * 100)}%`).join(", ");
+      log(`waiting for ${tasks.length} compaction task(s): ${list}`);
+    }
+    polls += 1;
+    await new Promise((done) => setTimeout(done, 5000));
+  }
+}
+
+/** The getFeatures telemetry settings serverless.yml deploys (params.default), as env vars. */
+function deployedTelemetryEnv(): Record<string, string> {
+  const template = parseYaml(readFileSync(join(ROOT, "serverless.yml"), "utf8")) as {
+    params: { default: Record<string, string> };
+  };
+  const params = template.params.default;
+  return {
+    REQUEST_LOG_SAMPLE_RATE: String(params.requestLogSampleRate ?? "1"),
+    METRICS_FLUSH_INTERVAL_MS: String(params.metricsFlushIntervalMs ?? "0"),
+  };
+}
+
+/** Median, and the largest distance from it in % (the spread the target bounds at 20%). */
+function spread(values: readonly number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const worst = Math.max(...sorted.map((v) => Math.abs(v - median)));
+  return {
+    values,
+    median: Math.round(median * 100) / 100,
+    maxDeviationPercent: median === 0 ? 0 : Math.round((worst / median) * 1000) / 10,
+    minMaxPercent: sorted[0] ? Math.round(((sorted.at(-1) as number) / sorted[0] - 1) * 1000) / 10 : 0,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -347,6 +489,14 @@ async function main() {
   });
   await admin.connect();
   const seeding = await seed(admin);
+  let compactions: Record<string, unknown> =
+    settings.BENCH_COMPACTION_WAIT_SECONDS > 0 ? await waitForCompactions(admin) : { checked: false };
+  if (compactions.checked === false && seeding.reused === false && settings.BENCH_SETTLE_SECONDS > 0) {
+    // Compactions unobservable and the seed just written: give the node a fixed time instead.
+    log(`seed just written: letting the node settle for ${settings.BENCH_SETTLE_SECONDS} s`);
+    await new Promise((done) => setTimeout(done, settings.BENCH_SETTLE_SECONDS * 1000));
+    compactions = { ...compactions, settledSeconds: settings.BENCH_SETTLE_SECONDS };
+  }
 
   // The handler and the floor use the same driver settings (the adapter's), the history mode a
   // default client like the seed's sample.
@@ -360,6 +510,7 @@ async function main() {
     POWERTOOLS_SERVICE_NAME: "feature-store",
     POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreBench",
     POWERTOOLS_LOG_LEVEL: "INFO",
+    ...deployedTelemetryEnv(),
   });
   const floorClient = new Client(cassandraClientOptions(readConfig(onlineStoreConfigSchema, process.env)));
   await floorClient.connect();
@@ -432,28 +583,55 @@ async function main() {
   await closedLoop(handler, settings.BENCH_WARMUP);
   await closedLoop(history, Math.min(settings.BENCH_WARMUP, 500));
 
+  // Each run: floor and handler alternate in BENCH_ROUNDS closed-loop rounds, then the open loop
+  // (the handler for BENCH_RATE_SECONDS in total, the floor on the same schedule, alternating in
+  // segments so a stall of the shared machine hits both alike).
   measuredPhaseStart = performance.now();
-  const floorRec = newRecording();
-  const handlerRec = newRecording();
+  const runs: MeasuredRun[] = [];
   const perRound = Math.ceil(settings.BENCH_REQUESTS / settings.BENCH_ROUNDS);
-  for (let round = 1; round <= settings.BENCH_ROUNDS; round++) {
-    await closedLoop(floor, perRound, floorRec);
-    await closedLoop(handler, perRound, handlerRec);
-    log(`round ${round}/${settings.BENCH_ROUNDS} done (floor + handler, ${perRound} requests each)`);
-  }
-  // Open loop: the handler for BENCH_RATE_SECONDS in total, the floor on the same schedule for
-  // reference, alternating in segments so a stall of the shared machine hits both alike.
-  const rateRun = newOpenLoopRun();
-  const floorRateRun = newOpenLoopRun();
   const segmentSeconds = Math.max(1, Math.round(settings.BENCH_RATE_SECONDS / settings.BENCH_ROUNDS));
-  for (let done = 0; done < settings.BENCH_RATE_SECONDS; done += segmentSeconds) {
-    const seconds = Math.min(segmentSeconds, settings.BENCH_RATE_SECONDS - done);
-    await fixedRate(handler, settings.BENCH_RATE, seconds, rateRun);
-    await fixedRate(floor, settings.BENCH_RATE, seconds, floorRateRun);
+  for (let runIndex = 1; runIndex <= settings.BENCH_RUNS; runIndex++) {
+    const run: MeasuredRun = {
+      loadavgAtStart: loadavg(),
+      loadavgAtEnd: [],
+      startedMs: performance.now(),
+      wallSeconds: 0,
+      floor: newRecording(),
+      handler: newRecording(),
+      roundRatios: [],
+      rate: newOpenLoopRun(),
+      floorRate: newOpenLoopRun(),
+    };
+    const floorRounds: Recording[] = [];
+    const handlerRounds: Recording[] = [];
+    for (let round = 1; round <= settings.BENCH_ROUNDS; round++) {
+      const floorRound = newRecording();
+      const handlerRound = newRecording();
+      await closedLoop(floor, perRound, floorRound);
+      await closedLoop(handler, perRound, handlerRound);
+      floorRounds.push(floorRound);
+      handlerRounds.push(handlerRound);
+      run.roundRatios.push(p99Ratio(handlerRound, floorRound));
+    }
+    run.floor = mergeRecordings(floorRounds);
+    run.handler = mergeRecordings(handlerRounds);
+    for (let done = 0; done < settings.BENCH_RATE_SECONDS; done += segmentSeconds) {
+      const seconds = Math.min(segmentSeconds, settings.BENCH_RATE_SECONDS - done);
+      await fixedRate(handler, settings.BENCH_RATE, seconds, run.rate);
+      await fixedRate(floor, settings.BENCH_RATE, seconds, run.floorRate);
+    }
+    run.loadavgAtEnd = loadavg();
+    run.wallSeconds = Math.round((performance.now() - run.startedMs) / 100) / 10;
+    runs.push(run);
+    const ratio = p99Ratio(run.handler, run.floor);
     log(
-      `fixed rate ${settings.BENCH_RATE}/s: ${done + seconds}/${settings.BENCH_RATE_SECONDS} s (handler + floor)`,
+      `run ${runIndex}/${settings.BENCH_RUNS}: handler/floor p99 ${ratio} (${p99Ms(run.handler)} / ${p99Ms(run.floor)} ms), paired by round ${spread(run.roundRatios).median}, load ${run.loadavgAtStart[0]?.toFixed(1)} -> ${run.loadavgAtEnd[0]?.toFixed(1)}, ${run.wallSeconds} s`,
     );
   }
+  const floorRec = mergeRecordings(runs.map((r) => r.floor));
+  const handlerRec = mergeRecordings(runs.map((r) => r.handler));
+  const rateRun = mergeOpenLoopRuns(runs.map((r) => r.rate));
+  const floorRateRun = mergeOpenLoopRuns(runs.map((r) => r.floorRate));
   const loadAfter = loadavg();
 
   // Last, so the node's work after thousands of 630-row reads (GC, cache churn) hits no other mode.
@@ -489,7 +667,25 @@ async function main() {
   });
   const rate = openLoop(rateRun);
   const floorRate = openLoop(floorRateRun);
-  const p99Ratio = Math.round((modes.handler.latencyMs.p99 / modes.floor.latencyMs.p99) * 100) / 100;
+  const ratioOfAll = p99Ratio(handlerRec, floorRec);
+  const perRun = runs.map((run) => ({
+    loadavgAtStart: run.loadavgAtStart,
+    loadavgAtEnd: run.loadavgAtEnd,
+    wallSeconds: run.wallSeconds,
+    handlerP99OverFloorP99: p99Ratio(run.handler, run.floor),
+    /**
+     * The median of the rounds' ratios: each round's floor and handler ran back to back, so a
+     * stall of the machine that hits one round moves one ratio of BENCH_ROUNDS, not the run's p99.
+     */
+    pairedP99Ratio: spread(run.roundRatios).median,
+    roundRatios: run.roundRatios,
+    floor: brief(run.floor),
+    handler: brief(run.handler),
+    handlerAtRate: brief(run.rate.recording),
+    floorAtRate: brief(run.floorRate.recording),
+  }));
+  const ratioSpread = spread(perRun.map((r) => r.handlerP99OverFloorP99));
+  const pairedSpread = spread(perRun.map((r) => r.pairedP99Ratio));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const result = {
     benchmark: "serve",
@@ -503,13 +699,31 @@ async function main() {
       loadavgAfterFixedRate: loadAfter,
     },
     settings,
+    handlerTelemetry: deployedTelemetryEnv(),
     seeding,
+    compactions,
     handlerLogLinesWrittenToNullSink: droppedLines,
+    runs: perRun,
+    /** Handler/floor p99 ratio of each run, its median and largest deviation from it. */
+    p99RatioSpread: ratioSpread,
+    /** The same over each run's round-paired ratio (the steadier estimator, see `runs`). */
+    pairedP99RatioSpread: pairedSpread,
+    /** All runs together (the chart's data). */
     modes,
     fixedRate: rate,
     fixedRateFloor: floorRate,
     targets: {
-      handlerP99OverFloorP99: { value: p99Ratio, limit: 1.2, met: p99Ratio <= 1.2 },
+      handlerP99OverFloorP99: { value: ratioOfAll, limit: 1.2, met: ratioOfAll <= 1.2 },
+      ratioSpreadAcrossRuns: {
+        value: ratioSpread.maxDeviationPercent,
+        limitPercent: 20,
+        met: ratioSpread.maxDeviationPercent <= 20,
+      },
+      pairedRatioSpreadAcrossRuns: {
+        value: pairedSpread.maxDeviationPercent,
+        limitPercent: 20,
+        met: pairedSpread.maxDeviationPercent <= 20,
+      },
       fixedRateP999Ms: { value: rate.latencyMs.p999, limit: 5.5, met: rate.latencyMs.p999 < 5.5 },
     },
   };
@@ -539,8 +753,13 @@ async function main() {
   log(
     `event-loop delay in the worst fixed-rate segment (handler / floor): p99.9 ${rate.eventLoopDelayMs.p999} / ${floorRate.eventLoopDelayMs.p999} ms, max ${rate.eventLoopDelayMs.max} / ${floorRate.eventLoopDelayMs.max} ms; load average ${loadAtStart.map((l) => l.toFixed(1)).join(" ")} at start`,
   );
+  for (const [index, run] of perRun.entries()) {
+    log(
+      `run ${index + 1}: handler/floor p99 ${run.handlerP99OverFloorP99}; cpu us/req floor ${run.floor.cpu} handler ${run.handler.cpu} (ratio ${Math.round((run.handler.cpu / Math.max(1, run.floor.cpu)) * 100) / 100}), @${settings.BENCH_RATE}/s floor ${run.floorAtRate.cpu} handler ${run.handlerAtRate.cpu}; load ${run.loadavgAtStart.map((l) => l.toFixed(1)).join(" ")} -> ${run.loadavgAtEnd.map((l) => l.toFixed(1)).join(" ")}`,
+    );
+  }
   log(
-    `handler p99 / floor p99 = ${p99Ratio} (target <= 1.2); p99.9 at ${settings.BENCH_RATE}/s = ${rate.latencyMs.p999} ms (target < 5.5)`,
+    `handler p99 / floor p99 = ${ratioOfAll} over all runs (target <= 1.2); per run ${ratioSpread.values.join(", ")}: median ${ratioSpread.median}, largest deviation ${ratioSpread.maxDeviationPercent}% (target <= 20%); paired by round ${pairedSpread.values.join(", ")}: median ${pairedSpread.median}, largest deviation ${pairedSpread.maxDeviationPercent}%; p99.9 at ${settings.BENCH_RATE}/s = ${rate.latencyMs.p999} ms (target < 5.5)`,
   );
 }
 

@@ -32,4 +32,12 @@ export const connected = store.connect().then((ok) => {
   return ok;
 });
 
-export const handler = createGetFeaturesHandler({ reader: new FeatureReader(views, store), logger, metrics });
+export const handler = createGetFeaturesHandler({
+  reader: new FeatureReader(views, store),
+  logger,
+  metrics,
+  telemetry: {
+    logSampleRate: config.REQUEST_LOG_SAMPLE_RATE,
+    metricsFlushIntervalMs: config.METRICS_FLUSH_INTERVAL_MS,
+  },
+});

@@ -3,14 +3,15 @@
 // so tests run the real stack with a fake store; handler.ts wires the production ones.
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import middy, { type MiddlewareObj } from "@middy/core";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
+import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { z } from "zod";
 import { InvalidRequestError } from "../commons/errors.js";
 import { httpErrors, type JsonResponse, jsonResponse } from "../commons/http-errors.js";
+import { sourceMappedErrorLogger } from "../commons/source-mapped-stack.js";
 import type { FeatureReader } from "./feature-reader.js";
+import { type RequestTelemetryOptions, requestTelemetry } from "./request-telemetry.js";
 
 // "a,b,c" → ["a","b","c"]; an empty parameter is an empty list (rejected downstream by size).
 const commaList = z
@@ -38,15 +39,26 @@ export interface GetFeaturesDependencies {
   readonly reader: FeatureReader;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Request-log sampling and metric batching; default: every request logged and flushed. */
+  readonly telemetry?: RequestTelemetryOptions;
 }
 
-export function createGetFeaturesHandler({ reader, logger, metrics }: GetFeaturesDependencies) {
-  return middy<APIGatewayProxyEventV2, JsonResponse, Error, Context>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(requestLatency(logger, metrics))
-    .use(httpErrors({ logger }))
-    .handler(async (event) => jsonResponse(200, await serve(reader, event)));
+const EVERY_REQUEST: RequestTelemetryOptions = { logSampleRate: 1, metricsFlushIntervalMs: 0 };
+
+export function createGetFeaturesHandler({
+  reader,
+  logger,
+  metrics,
+  telemetry = EVERY_REQUEST,
+}: GetFeaturesDependencies) {
+  return (
+    middy<APIGatewayProxyEventV2, JsonResponse, Error, Context>()
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(requestTelemetry(logger, metrics, telemetry))
+      // Logged 5xx errors get source-mapped stacks lazily, without --enable-source-maps at init.
+      .use(httpErrors({ logger: sourceMappedErrorLogger(logger) }))
+      .handler(async (event) => jsonResponse(200, await serve(reader, event)))
+  );
 }
 
 /** The routes of serverless.yml, as API Gateway names them in `routeKey`. */
@@ -83,30 +95,4 @@ async function serve(reader: FeatureReader, event: APIGatewayProxyEventV2) {
   if (query.ids === undefined) throw new InvalidRequestError("ids is required on /features/{view}");
   if (path.view.includes(",")) throw new InvalidRequestError("a batch read takes one view");
   return reader.readBatch({ view: path.view, entityIds: query.ids, features: query.features });
-}
-
-/** One structured log line and one latency metric per request, whatever its outcome. */
-function requestLatency(
-  logger: Logger,
-  metrics: Metrics,
-): MiddlewareObj<APIGatewayProxyEventV2, JsonResponse> {
-  const started = new WeakMap<object, number>();
-  const record = (request: { event: APIGatewayProxyEventV2; response?: JsonResponse | null }) => {
-    const begin = started.get(request);
-    const latencyMs = begin === undefined ? 0 : performance.now() - begin;
-    metrics.addMetric("latency", MetricUnit.Milliseconds, latencyMs);
-    logger.info("request served", {
-      statusCode: request.response?.statusCode,
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-      route: request.event.routeKey,
-    });
-  };
-  return {
-    before: async (request) => {
-      started.set(request, performance.now());
-      logger.setCorrelationId(request.event.requestContext?.requestId);
-    },
-    after: async (request) => record(request),
-    onError: async (request) => record(request),
-  };
 }

@@ -1,0 +1,305 @@
+// Cold-start benchmark of getFeatures: the bundle serverless-esbuild packages (built here with the
+// options of serverless.yml `custom.esbuild`, or the real package: BENCH_COLD_ZIP=.serverless/
+// getFeatures.zip), imported by a fresh Node process per sample as Lambda's runtime does, against
+// the local Cassandra. Per sample: the process boot, init (import of warm-handler.mjs, whose
+// top-level await holds until the store's first connection settles: what Lambda reports as part of
+// Init Duration), the first invocation, and what the first logged error would pay to decode the
+// source map lazily. Variants (source-map options) are interleaved sample by sample so background
+// load hits all alike. Usage: npm run bench:cold (settings: see `settings` below).
+// Writes bench/results/cold-start-<ts>.json.
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { type BuildOptions, build } from "esbuild";
+import JSZip from "jszip";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { readConfig } from "../functions/commons/config.js";
+import { localCassandraAuthEnv } from "../scripts/cassandra/local-credentials.js";
+
+const settings = readConfig(
+  z.object({
+    /** Fresh processes per variant. */
+    BENCH_COLD_SAMPLES: z.coerce.number().int().min(1).max(200).default(10),
+    /** A packaged getFeatures.zip (`sls package`) to measure as well; built bundles are always measured. */
+    BENCH_COLD_ZIP: z.string().optional(),
+    BENCH_COLD_KEYSPACE: z.string().default("feature_store"),
+    CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
+  }),
+);
+
+const ROOT = resolve(__dirname, "..");
+const WORK = join(ROOT, ".local/bench/cold-start");
+const HANDLER_MODULE = "functions/get-features/warm-handler.mjs";
+const log = (message: string) => process.stderr.write(`[cold-start] ${message}\n`);
+
+interface Variant {
+  readonly name: string;
+  readonly bundle: string;
+  readonly nodeOptions: string;
+}
+
+interface ServerlessTemplate {
+  provider: { environment?: Record<string, string> };
+  custom: { esbuild: Record<string, unknown> };
+  functions: { getFeatures: { environment?: Record<string, string> } };
+}
+
+function serverlessTemplate(): ServerlessTemplate {
+  return parseYaml(readFileSync(join(ROOT, "serverless.yml"), "utf8")) as ServerlessTemplate;
+}
+
+/** serverless.yml's esbuild settings as esbuild build options (serverless-esbuild's mapping). */
+function packagingOptions(): BuildOptions {
+  const {
+    outputFileExtension,
+    exclude: _exclude,
+    packager: _packager,
+    ...options
+  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & { outputFileExtension?: string };
+  return { ...(options as BuildOptions), outExtension: { ".js": outputFileExtension ?? ".js" } };
+}
+
+/** Builds warm-handler as `sls package` would, with the given source-map settings, plus the views. */
+async function buildBundle(
+  key: string,
+  overrides: BuildOptions,
+  entry = "functions/get-features/warm-handler.mts",
+): Promise<string> {
+  const dir = join(WORK, key);
+  rmSync(dir, { recursive: true, force: true });
+  await build({
+    ...packagingOptions(),
+    ...overrides,
+    entryPoints: {
+      "functions/get-features/warm-handler": join(ROOT, entry),
+    },
+    outdir: dir,
+    logLevel: "warning",
+  });
+  cpSync(join(ROOT, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
+  return dir;
+}
+
+async function unpackZip(zipPath: string): Promise<string> {
+  const dir = join(WORK, "packaged");
+  rmSync(dir, { recursive: true, force: true });
+  const zip = await JSZip.loadAsync(readFileSync(resolve(ROOT, zipPath)));
+  for (const [name, entry] of Object.entries(zip.files)) {
+    if (entry.dir) continue;
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), await entry.async("nodebuffer"));
+  }
+  return dir;
+}
+
+// Runs in the fresh process. performance.now() counts from the process's time origin, so the first
+// reading is Node's own boot (which Lambda's Init Duration includes as well).
+const PROBE = `
+import { existsSync, readFileSync } from "node:fs";
+import { SourceMap } from "node:module";
+const boot = performance.now();
+const bundle = process.env.PROBE_BUNDLE;
+const m = await import(bundle);
+const imported = performance.now();
+await m.connected; // already settled for warm-handler (top-level await); pending for handler.ts
+const ready = performance.now();
+const event = { version: "2.0", routeKey: "GET /features/{view}/{entityId}", rawPath: "/features/energy/MAC000002",
+  rawQueryString: "", headers: {}, isBase64Encoded: false, pathParameters: { view: "energy", entityId: "MAC000002" },
+  requestContext: { requestId: "cold", http: { method: "GET", path: "/features/energy/MAC000002" } } };
+const context = { awsRequestId: "cold", functionName: "getFeatures", memoryLimitInMB: "1024",
+  invokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:getFeatures", getRemainingTimeInMillis: () => 5000 };
+const response = await m.handler(event, context);
+const invoked = performance.now();
+let mapMs = null;
+if (existsSync(bundle + ".map")) {
+  const t = performance.now();
+  new SourceMap(JSON.parse(readFileSync(bundle + ".map", "utf8"))).findEntry(0, 1000);
+  mapMs = performance.now() - t;
+}
+process.stdout.write("PROBE " + JSON.stringify({ bootMs: boot, initMs: ready - boot, readyMs: ready,
+  importMs: imported - boot, connectAfterImportMs: ready - imported,
+  firstInvokeMs: invoked - ready, status: response.statusCode, connected: await m.connected, mapMs }) + "\\n");
+process.exit(0);
+`;
+
+interface Sample {
+  bootMs: number;
+  initMs: number;
+  readyMs: number;
+  importMs: number;
+  connectAfterImportMs: number;
+  firstInvokeMs: number;
+  status: number;
+  connected: boolean;
+  mapMs: number | null;
+  wallMs: number;
+}
+
+function sample(variant: Variant, probe: string): Sample {
+  const started = performance.now();
+  const child = spawnSync(process.execPath, [probe], {
+    cwd: variant.bundle,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: {
+      PATH: process.env.PATH,
+      NODE_OPTIONS: variant.nodeOptions,
+      PROBE_BUNDLE: join(variant.bundle, HANDLER_MODULE),
+      LAMBDA_TASK_ROOT: variant.bundle,
+      ONLINE_STORE: "cassandra",
+      CASSANDRA_CONTACT_POINTS: "127.0.0.1",
+      CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
+      ...localCassandraAuthEnv(),
+      KEYSPACE: settings.BENCH_COLD_KEYSPACE,
+      FEATURE_VIEWS_DIR: "resources/feature-views",
+      POWERTOOLS_SERVICE_NAME: "feature-store-cold",
+      POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreBench",
+      POWERTOOLS_LOG_LEVEL: "WARN",
+      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: "1",
+    },
+  });
+  const wallMs = performance.now() - started;
+  const line = child.stdout.split("\n").find((l) => l.startsWith("PROBE "));
+  if (child.status !== 0 || line === undefined) {
+    throw new Error(`${variant.name}: probe failed (${child.status}): ${child.stderr.slice(-2000)}`);
+  }
+  return { ...(JSON.parse(line.slice("PROBE ".length)) as Omit<Sample, "wallMs">), wallMs };
+}
+
+function stats(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+  const round = (v: number) => Math.round(v * 10) / 10;
+  return { p50: round(at(0.5)), min: round(sorted[0] as number), max: round(sorted.at(-1) as number) };
+}
+
+async function main() {
+  const loadAtStart = loadavg();
+  const started = performance.now();
+  const template = serverlessTemplate();
+  const templateNodeOptions =
+    template.functions.getFeatures.environment?.NODE_OPTIONS ??
+    template.provider.environment?.NODE_OPTIONS ??
+    "";
+  const withSources = await buildBundle("linked-with-sources", { sourcemap: "linked", sourcesContent: true });
+  const asTemplate = await buildBundle("as-serverless-yml", {});
+  const noMap = await buildBundle("no-map", { sourcemap: false });
+  // An option measured, not taken: the SigV4 plugin needs only a credential chain from the v2 SDK
+  // (205 kB + its XML parsers bundled); a stub stands for a small env-credentials shim here.
+  mkdirSync(WORK, { recursive: true });
+  const stub = join(WORK, "aws-sdk-stub.cjs");
+  writeFileSync(
+    stub,
+    "class Credentials {}\nclass CredentialProviderChain { resolve(cb) { cb(new Error('stub')); } }\n" +
+      "module.exports = { Credentials, CredentialProviderChain };\n",
+  );
+  // handler.ts as the entry (no top-level await): init splits into the import and the connect.
+  const split = await buildBundle("split-import-connect", {}, "functions/get-features/handler.ts");
+  const noSdk = await buildBundle("no-aws-sdk", { alias: { ...packagingOptions().alias, "aws-sdk": stub } });
+  const variants: Variant[] = [
+    {
+      name: "before: map with sources + --enable-source-maps",
+      bundle: withSources,
+      nodeOptions: "--enable-source-maps",
+    },
+    { name: "map with sources, no flag", bundle: withSources, nodeOptions: "--no-enable-source-maps" },
+    {
+      name: `serverless.yml as is (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: asTemplate,
+      nodeOptions: templateNodeOptions,
+    },
+    { name: "no source map at all", bundle: noMap, nodeOptions: "" },
+    {
+      name: `split: handler.ts entry, init = import + connect (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: split,
+      nodeOptions: templateNodeOptions,
+    },
+    {
+      name: `estimate: serverless.yml as is, aws-sdk v2 stubbed (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: noSdk,
+      nodeOptions: templateNodeOptions,
+    },
+  ];
+  if (settings.BENCH_COLD_ZIP !== undefined) {
+    const packaged = await unpackZip(settings.BENCH_COLD_ZIP);
+    variants.push(
+      { name: "packaged zip + --enable-source-maps", bundle: packaged, nodeOptions: "--enable-source-maps" },
+      { name: "packaged zip, no flag", bundle: packaged, nodeOptions: "--no-enable-source-maps" },
+    );
+  }
+  const probe = join(WORK, "probe.mjs");
+  writeFileSync(probe, PROBE);
+
+  const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
+  for (const variant of variants) sample(variant, probe); // one discarded run each: file cache warm
+  for (let i = 1; i <= settings.BENCH_COLD_SAMPLES; i++) {
+    for (const variant of variants) samples.get(variant)?.push(sample(variant, probe));
+    log(`sample ${i}/${settings.BENCH_COLD_SAMPLES} of each variant done`);
+  }
+  const loadAtEnd = loadavg();
+
+  const size = (path: string) => (existsSync(path) ? statSync(path).size : null);
+  const results = variants.map((variant) => {
+    const runs = samples.get(variant) ?? [];
+    const bundlePath = join(variant.bundle, HANDLER_MODULE);
+    return {
+      variant: variant.name,
+      nodeOptions: variant.nodeOptions,
+      bundleBytes: size(bundlePath),
+      mapBytes: size(`${bundlePath}.map`),
+      connectedEverySample: runs.every((r) => r.connected),
+      statuses: [...new Set(runs.map((r) => r.status))],
+      bootMs: stats(runs.map((r) => r.bootMs)),
+      initMs: stats(runs.map((r) => r.initMs)),
+      importMs: stats(runs.map((r) => r.importMs)),
+      connectAfterImportMs: stats(runs.map((r) => r.connectAfterImportMs)),
+      processStartToReadyMs: stats(runs.map((r) => r.readyMs)),
+      firstInvokeMs: stats(runs.map((r) => r.firstInvokeMs)),
+      firstErrorMapDecodeMs: runs[0]?.mapMs == null ? null : stats(runs.map((r) => r.mapMs as number)),
+      wallMs: stats(runs.map((r) => r.wallMs)),
+    };
+  });
+  const result = {
+    benchmark: "cold-start",
+    startedAt: new Date().toISOString(),
+    command: "npm run bench:cold",
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      loadavgAtStart: loadAtStart,
+      loadavgAtEnd: loadAtEnd,
+    },
+    settings,
+    wallSeconds: Math.round((performance.now() - started) / 100) / 10,
+    results,
+  };
+  const dir = join(ROOT, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `cold-start-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+
+  const cell = (s: { p50: number; min: number; max: number }) => `${s.p50} (${s.min}–${s.max})`;
+  log(`ms, p50 (min–max) of ${settings.BENCH_COLD_SAMPLES} fresh processes each:`);
+  log(
+    "| variant | bundle / map kB | boot | init (import + connect) | of which connect¹ | first invoke | first error: map decode |",
+  );
+  log("|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    const kb = (b: number | null) => (b === null ? "–" : String(Math.round(b / 1024)));
+    log(
+      `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
+    );
+  }
+  log("¹ only the handler.ts entry (no top-level await) shows it; the others connect inside the import");
+  log(
+    `load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${result.wallSeconds} s; wrote ${path}`,
+  );
+}
+
+main().catch((error: unknown) => {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+});

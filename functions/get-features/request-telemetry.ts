@@ -1,0 +1,86 @@
+// What getFeatures records about each request, at a CPU cost that stays small next to the read
+// itself (docs/PERFORMANCE.md, "Serving at the floor"): a JSON log line and an EMF record per request
+// cost more client CPU than the Cassandra read. What an operator sees (docs/API.md):
+// - every failed request: 5xx with its error and stack (http-errors.ts), and a "request served"
+//   line for every non-2xx response;
+// - a "request served" line for a sampled fraction of the 2xx responses (`sampleRate` in the line
+//   says which fraction, so counts scale back);
+// - every request's latency in the `latency` EMF metric, published per invocation, or, with a
+//   flush interval, for up to 100 requests in one record stamped with the time of its first value.
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { MiddlewareObj } from "@middy/core";
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import type { JsonResponse } from "../commons/http-errors.js";
+
+/** CloudWatch's limit on the values of one metric in one EMF record (Powertools flushes there too). */
+export const MAX_VALUES_PER_RECORD = 100;
+
+export interface RequestTelemetryOptions {
+  /** Fraction of 2xx responses that get a "request served" line (non-2xx: always). 1 = all. */
+  readonly logSampleRate: number;
+  /**
+   * 0: one EMF record per invocation. Above 0: latencies are kept across invocations and published
+   * when MAX_VALUES_PER_RECORD are held or the oldest is this old (checked at each invocation, so
+   * the values of an idle container's last requests go out with its next one, or are lost if
+   * Lambda retires it first: at most this interval's worth of one container's requests).
+   */
+  readonly metricsFlushIntervalMs: number;
+  readonly random?: () => number;
+  readonly now?: () => number;
+}
+
+export function requestTelemetry(
+  logger: Logger,
+  metrics: Metrics,
+  options: RequestTelemetryOptions,
+): MiddlewareObj<APIGatewayProxyEventV2, JsonResponse, Error, Context> {
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const started = new WeakMap<object, number>();
+  const pending: number[] = [];
+  let oldestAt = 0;
+
+  const publish = () => {
+    // The record's timestamp is its first value's, not the flush's (EMF allows 14 days back). Set
+    // first: Powertools publishes by itself when a metric reaches 100 values.
+    metrics.setTimestamp(oldestAt);
+    for (const latency of pending) metrics.addMetric("latency", MetricUnit.Milliseconds, latency);
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    pending.length = 0;
+  };
+  const due = (at: number) =>
+    pending.length > 0 &&
+    (pending.length >= MAX_VALUES_PER_RECORD || at - oldestAt >= options.metricsFlushIntervalMs);
+
+  const record = (request: { event: APIGatewayProxyEventV2; response?: JsonResponse | null }) => {
+    const at = now();
+    const begin = started.get(request);
+    const latencyMs = begin === undefined ? 0 : performance.now() - begin;
+    if (pending.length === 0) oldestAt = at;
+    pending.push(latencyMs);
+    if (due(at)) publish();
+    const statusCode = request.response?.statusCode;
+    const sampled = statusCode !== undefined && statusCode < 300 && statusCode >= 200;
+    if (!sampled || options.logSampleRate >= 1 || random() < options.logSampleRate) {
+      logger.info("request served", {
+        statusCode,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+        route: request.event.routeKey,
+        ...(sampled && options.logSampleRate < 1 ? { sampleRate: options.logSampleRate } : {}),
+      });
+    }
+  };
+
+  return {
+    before: async (request) => {
+      started.set(request, performance.now());
+      logger.setCorrelationId(request.event.requestContext?.requestId);
+      metrics.captureColdStartMetric(request.context.functionName);
+      // Values left by requests before an idle period go out now, with their own timestamp.
+      if (due(now())) publish();
+    },
+    after: async (request) => record(request),
+    onError: async (request) => record(request),
+  };
+}
