@@ -104,13 +104,19 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
     isMetadataSyncEnabled: false,
     pooling: { warmup: true },
   };
+  // Driver 4.x first offers DSE protocol v2, and on the refusal closes the socket and connects again
+  // with v4: a second TCP (on Keyspaces TCP + TLS) handshake on every cold start. Keyspaces is
+  // compatible with Apache Cassandra 3.11.2 drivers, whose highest protocol is v4
+  // (https://docs.aws.amazon.com/keyspaces/latest/devguide/programmatic.drivers.html), and this
+  // driver speaks nothing above v4 to Cassandra 5 either: start there.
+  const protocolVersion = { maxVersion: types.protocolVersion.v4 };
 
   if (config.ONLINE_STORE === "cassandra") {
     return {
       ...common,
       contactPoints: config.CASSANDRA_CONTACT_POINTS,
       localDataCenter: config.CASSANDRA_LOCAL_DC,
-      protocolOptions: { port: config.CASSANDRA_PORT },
+      protocolOptions: { ...protocolVersion, port: config.CASSANDRA_PORT },
       ...(config.CASSANDRA_USERNAME !== undefined && config.CASSANDRA_PASSWORD !== undefined
         ? {
             authProvider: new auth.PlainTextAuthProvider(
@@ -127,7 +133,7 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
     ...common,
     contactPoints: [host],
     localDataCenter: region,
-    protocolOptions: { port: 9142 },
+    protocolOptions: { ...protocolVersion, port: 9142 },
     // Node's default trust store holds the Amazon/Starfield roots Keyspaces chains to; the
     // certificate is verified against the endpoint name (the driver connects to peer IPs, and
     // defaults rejectUnauthorized to false: both are overridden here).

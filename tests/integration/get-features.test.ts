@@ -38,7 +38,7 @@ let proxy: TcpFaultProxy;
 let serving: HandlerModule;
 
 /** Imports a fresh copy of the production handler module (a new "container") with env pointing at `port`. */
-async function coldStart(port: number): Promise<HandlerModule> {
+async function coldStart(port: number, env: Record<string, string> = {}): Promise<HandlerModule> {
   Object.assign(process.env, {
     ONLINE_STORE: "cassandra",
     CASSANDRA_CONTACT_POINTS: "127.0.0.1",
@@ -54,6 +54,7 @@ async function coldStart(port: number): Promise<HandlerModule> {
     POWERTOOLS_LOG_LEVEL: "ERROR",
     POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreIT",
     POWERTOOLS_METRICS_DISABLED: "true",
+    ...env,
   });
   vi.resetModules();
   return (await import("../../functions/get-features/handler.js")) as unknown as HandlerModule;
@@ -215,6 +216,41 @@ describe("reads from the real store", () => {
     const response = await get(serving, { view: "energy", entityId: "MAC999999" });
     expect(response.statusCode).toBe(404);
     expect(response.json.error.code).toBe("NOT_FOUND");
+  });
+});
+
+describe("connecting", () => {
+  it("opens one connection at cold start (no protocol downgrade round) and reads through it", async () => {
+    const counted = await TcpFaultProxy.start(CASSANDRA_PORT);
+    const container = await coldStart(counted.port);
+    try {
+      expect(await container.connected).toBe(true);
+      // The driver would first offer DSE protocol v2 and reconnect after the refusal; capped at v4
+      // (Keyspaces and Cassandra 3.11's highest) the first connection is the one it keeps.
+      expect(counted.accepted).toBe(1);
+      const response = await get(container, { view: "energy", entityId: "MAC000002" });
+      expect(response.statusCode).toBe(200);
+      expect(counted.accepted).toBe(1);
+    } finally {
+      await container.store.close();
+      await counted.stop();
+    }
+  });
+
+  it("answers a clean 500 (no driver details) when the keyspace has no such table", async () => {
+    // A keyspace that exists but holds none of the views' tables: a deployment bug, not an outage.
+    const empty = `${KEYSPACE}_empty`;
+    await admin.execute(createKeyspaceCql(empty));
+    const container = await coldStart(proxy.port, { KEYSPACE: empty });
+    try {
+      expect(await container.connected).toBe(true);
+      const response = await get(container, { view: "energy", entityId: "MAC000002" });
+      expect(response.statusCode).toBe(500);
+      expect(response.body).not.toMatch(/energy_features|unconfigured|keyspace/i);
+    } finally {
+      await container.store.close();
+      process.env.KEYSPACE = KEYSPACE;
+    }
   });
 });
 

@@ -198,6 +198,8 @@ describe("getFeatures configuration", () => {
     );
     expect(options.contactPoints).toEqual(["cassandra.eu-west-1.amazonaws.com"]);
     expect(options.protocolOptions?.port).toBe(9142);
+    // One protocol handshake per connection: no DSE v2 offer refused first.
+    expect(options.protocolOptions?.maxVersion).toBe(types.protocolVersion.v4);
     expect(options.localDataCenter).toBe("eu-west-1");
     expect(options.sslOptions).toMatchObject({
       servername: "cassandra.eu-west-1.amazonaws.com",
@@ -219,6 +221,7 @@ describe("getFeatures configuration", () => {
     );
     expect(options.contactPoints).toEqual(["127.0.0.1", "127.0.0.2"]);
     expect(options.protocolOptions?.port).toBe(19042);
+    expect(options.protocolOptions?.maxVersion).toBe(types.protocolVersion.v4);
     expect(options.sslOptions).toBeUndefined();
     expect(options.authProvider).toBeUndefined();
     expect(options.queryOptions).toMatchObject({
