@@ -406,9 +406,10 @@ function brief(recording: Recording) {
 
 /**
  * Waits until the node runs no compaction (system_views.sstable_tasks, Cassandra 4+; the node has
- * no JMX port for nodetool). A role without SELECT on system_views cannot see them: the run then
- * says so and measures anyway (grant it, as the superuser: GRANT SELECT ON ALL KEYSPACES TO
- * feature_store_app, or read the result's `compactions.checked`).
+ * no JMX port for nodetool). scripts/cassandra/local-auth-setup.ts grants the project role SELECT
+ * on that one table; a node whose roles predate it (set up before; `scripts/cassandra.sh restart`
+ * re-runs the setup) cannot show them: the run then says so in `compactions.checked` and measures
+ * anyway.
  */
 async function waitForCompactions(client: Client): Promise<Record<string, unknown>> {
   const started = performance.now();

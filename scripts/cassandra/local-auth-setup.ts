@@ -1,8 +1,8 @@
 // Sets up the local node's logins (run by `scripts/cassandra.sh start`, idempotent): replaces the
 // default superuser's well-known password (cassandra/cassandra) by a generated one, used only by
 // this script, and creates the project's non-superuser login role, feature_store_app, with its own
-// generated password and the permissions the tests and the schema applier need. Both passwords live
-// in git-ignored files of mode 600 under .local/cassandra (see local-credentials.ts).
+// generated password and the permissions the tests, the schema applier and bench:serve need. Both
+// passwords live in git-ignored files of mode 600 under .local/cassandra (see local-credentials.ts).
 //
 // The project never connects as a superuser because Cassandra's guardrails (the Keyspaces timestamp
 // window, see cassandra.yaml.template) do not apply to superusers, and Keyspaces has none.
@@ -118,6 +118,10 @@ async function main(): Promise<void> {
     for (const permission of ["CREATE", "ALTER", "DROP", "SELECT", "MODIFY"]) {
       await client.execute(`GRANT ${permission} ON ALL KEYSPACES TO ${app.username}`);
     }
+    // Virtual keyspaces are not covered by ALL KEYSPACES. `npm run bench:serve` waits until the node
+    // runs no compaction, which only this table shows (the node has no JMX port for nodetool): the
+    // one table, read only, not the node's settings or client list. GRANT is a no-op when held.
+    await client.execute(`GRANT SELECT ON TABLE system_views.sstable_tasks TO ${app.username}`);
     console.error(
       `[cassandra-auth] login role ${app.username} ready (credentials in ${dir}/${APP_CREDENTIALS_FILE})`,
     );

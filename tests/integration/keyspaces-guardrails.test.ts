@@ -121,6 +121,17 @@ describe("logins, as on Keyspaces", () => {
       /has no SELECT permission/,
     );
   });
+
+  it("lets the project role see the node's running compactions (bench:serve waits for them) and no other virtual table", async () => {
+    const tasks = await app.execute("SELECT keyspace_name, kind, progress FROM system_views.sstable_tasks");
+    expect(tasks.columns?.map((column) => column.name)).toEqual(["keyspace_name", "kind", "progress"]);
+    // The grant names the one table: the node's settings (paths, ports) and client list stay closed.
+    for (const table of ["settings", "clients"]) {
+      await expect(app.execute(`SELECT * FROM system_views.${table}`)).rejects.toThrow(
+        /has no SELECT permission/,
+      );
+    }
+  });
 });
 
 describe("client-side timestamps: 2 days back to 5 minutes ahead, as on Keyspaces", () => {
