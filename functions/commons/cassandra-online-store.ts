@@ -1,13 +1,13 @@
 // The online store adapter for Amazon Keyspaces (in AWS) and Apache Cassandra (on this machine):
 // its configuration schema, the driver client built from it, and the OnlineStore implementation
 // that reads one wide row per entity with prepared, idempotent, deadline-bounded statements.
-import { SigV4AuthProvider } from "aws-sigv4-auth-cassandra-plugin";
 import { auth, Client, type ClientOptions, errors, policies, types } from "cassandra-driver";
 import { z } from "zod";
 import { StoreUnavailableError } from "./errors.js";
 import type { FeatureView, SourceType } from "./feature-view.js";
 import { identifierSchema } from "./identifiers.js";
 import type { FeatureValue, OnlineRow, OnlineStore } from "./online-store.js";
+import { KeyspacesSigV4AuthProvider } from "./sigv4-auth-provider.js";
 
 const identifier = identifierSchema;
 const positiveMs = (fallback: number) => z.coerce.number().int().min(1).max(60_000).default(fallback);
@@ -138,8 +138,9 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
     // certificate is verified against the endpoint name (the driver connects to peer IPs, and
     // defaults rejectUnauthorized to false: both are overridden here).
     sslOptions: { servername: host, rejectUnauthorized: true },
-    // Credentials of the function's role, through the default provider chain; no passwords.
-    authProvider: new SigV4AuthProvider({ region }),
+    // SigV4 with the function role's credentials, read from the Lambda environment at each login;
+    // no passwords (sigv4-auth-provider.ts).
+    authProvider: new KeyspacesSigV4AuthProvider(region),
   };
 }
 

@@ -1,7 +1,6 @@
 // The Cassandra/Keyspaces adapter and the getFeatures configuration, without a database: the
 // statements it sends (prepared, idempotent, projection from validated names only), its deadline,
 // how driver failures and values are mapped, and config errors that name the variable.
-import { SigV4AuthProvider } from "aws-sigv4-auth-cassandra-plugin";
 import { auth, type Client, errors, types } from "cassandra-driver";
 import { describe, expect, it } from "vitest";
 import {
@@ -12,6 +11,7 @@ import {
 } from "../../functions/commons/cassandra-online-store.js";
 import { ConfigError, readConfig } from "../../functions/commons/config.js";
 import { StoreUnavailableError } from "../../functions/commons/errors.js";
+import { KeyspacesSigV4AuthProvider } from "../../functions/commons/sigv4-auth-provider.js";
 import { getFeaturesConfigSchema } from "../../functions/get-features/get-features-config.js";
 import { fixtureView } from "../fixtures/feature-views.js";
 
@@ -206,7 +206,8 @@ describe("getFeatures configuration", () => {
       rejectUnauthorized: true,
     });
     expect(options.sslOptions).not.toHaveProperty("ca");
-    expect(options.authProvider).toBeInstanceOf(SigV4AuthProvider);
+    expect(options.authProvider).toBeInstanceOf(KeyspacesSigV4AuthProvider);
+    expect((options.authProvider as KeyspacesSigV4AuthProvider).region).toBe("eu-west-1");
     expect(options.credentials).toBeUndefined();
   });
 
