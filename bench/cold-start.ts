@@ -188,6 +188,8 @@ async function main() {
   const noMap = await buildBundle("no-map", { sourcemap: false });
   // handler.ts as the entry (no top-level await): init splits into the import and the connect.
   const split = await buildBundle("split-import-connect", {}, "functions/get-features/handler.ts");
+  // Before adm-zip was replaced by a stub (serverless.yml alias): the driver's real dependency.
+  const withAdmZip = await buildBundle("with-adm-zip", { alias: {} });
   // Before the SigV4 login of our own (functions/commons/sigv4-auth-provider.ts): the same bundle
   // with aws-sigv4-auth-cassandra-plugin, its v2 SDK (aliased to aws-sdk/global, as serverless.yml
   // had it) and crypto-js in its place. The local node logs in by password either way: the
@@ -234,7 +236,12 @@ async function main() {
       nodeOptions: templateNodeOptions,
     },
     {
-      name: `before: aws-sigv4-auth-cassandra-plugin + aws-sdk v2 (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      name: `before: adm-zip bundled (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: withAdmZip,
+      nodeOptions: templateNodeOptions,
+    },
+    {
+      name: `before (main's bundle): aws-sigv4-auth-cassandra-plugin + aws-sdk v2, adm-zip (${templateNodeOptions || "no NODE_OPTIONS"})`,
       bundle: withPlugin,
       nodeOptions: templateNodeOptions,
     },
