@@ -1,10 +1,11 @@
-// SigV4 login to Amazon Keyspaces for the Node.js driver, with the function role's credentials from
-// the Lambda environment. It replaces aws-sigv4-auth-cassandra-plugin on the serving path: the
-// plugin computes the same signature (tests/unit/sigv4-auth-provider.test.ts checks it against the
-// plugin's own code and its documented example) but loads the whole v2 AWS SDK for its credential
-// chain and crypto-js for four HMACs, ~35 ms of every cold start (docs/PERFORMANCE.md).
+// SigV4 login to Amazon Keyspaces for the Node.js driver (docs/AWS_CONTRACTS.md K12, L6), with the
+// function role's credentials from the Lambda environment. It replaces
+// aws-sigv4-auth-cassandra-plugin on the serving path: the plugin computes the same signature
+// (tests/unit/sigv4-auth-provider.test.ts checks it against the plugin's own code and its
+// documented example) but loads the whole v2 AWS SDK for its credential chain and crypto-js for
+// four HMACs: ~400 kB of the bundle and ~40 ms of every cold start (docs/PERFORMANCE.md).
 //
-// The exchange (the plugin's protocol, https://github.com/aws/aws-sigv4-auth-cassandra-nodejs-driver-plugin):
+// The exchange (the plugin's protocol, https://www.npmjs.com/package/aws-sigv4-auth-cassandra-plugin):
 // the client answers the authenticator with "SigV4\0\0"; the service's challenge carries a nonce;
 // the response is `signature=…,access_key=…,amzdate=…[,session_token=…]`, the signature being
 // SigV4 over `PUT /authenticate` with the nonce's SHA-256 as payload, service `cassandra`.
