@@ -220,7 +220,7 @@ describe("reads from the real store", () => {
 });
 
 describe("connecting", () => {
-  it("opens one connection at cold start (no protocol downgrade round) and reads through it", async () => {
+  it("opens one connection at cold start (no protocol downgrade round) and reads through it, prepared", async () => {
     const counted = await TcpFaultProxy.start(CASSANDRA_PORT);
     const container = await coldStart(counted.port);
     try {
@@ -228,9 +228,15 @@ describe("connecting", () => {
       // The driver would first offer DSE protocol v2 and reconnect after the refusal; capped at v4
       // (Keyspaces and Cassandra 3.11's highest) the first connection is the one it keeps.
       expect(counted.accepted).toBe(1);
-      const response = await get(container, { view: "energy", entityId: "MAC000002" });
-      expect(response.statusCode).toBe(200);
+      const before = counted.requestOpcodes.length;
+      for (const entityId of ["MAC000002", "MAC000003", "MAC000004"]) {
+        expect((await get(container, { view: "energy", entityId })).statusCode).toBe(200);
+      }
       expect(counted.accepted).toBe(1);
+      // The reads are prepared statements: one PREPARE, then an EXECUTE per read, never a QUERY.
+      const PREPARE = 0x09;
+      const EXECUTE = 0x0a;
+      expect(counted.requestOpcodes.slice(before)).toEqual([PREPARE, EXECUTE, EXECUTE, EXECUTE]);
     } finally {
       await container.store.close();
       await counted.stop();
