@@ -7,6 +7,8 @@
 # A first argument ending in .py picks another job, e.g. the training sets:
 #   scripts/spark-submit.sh spark/training_set_job.py --events labels.csv --events-format csv ...
 # Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]),
+# SPARK_DELTA_SNAPSHOT_PARTITIONS (2: Delta rebuilds a table's state from its log in this many tasks; its
+# default of 50 is sized for clusters and costs ~4 s of task overhead per run on two local cores),
 # CASSANDRA_USERNAME / CASSANDRA_PASSWORD (the local node's login; read by the job from the environment,
 # never passed as arguments; default: .local/cassandra/credentials, unless the job gets --cassandra-profile).
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +45,7 @@ exec "$VENV/bin/spark-submit" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.shuffle.partitions="${SPARK_SHUFFLE_PARTITIONS:-8}" \
+  --conf spark.databricks.delta.snapshotPartitions="${SPARK_DELTA_SNAPSHOT_PARTITIONS:-2}" \
   --conf spark.ui.enabled=false \
   --conf "spark.driver.extraJavaOptions=-Dlog4j2.level=warn" \
   "$job" "$@"

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -93,21 +94,29 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
         summary["repair"] = args.repair.describe()
 
     view = load_view(spark, args)
-    # Before anything is committed: the online store answers and has the view's table, and a publish an
-    # earlier run left unfinished is finished first (the stores never stay apart).
-    online_store.check_reachable(spark, view, args.cassandra)
+    # Before anything is committed: the online store answers and has the view's table (checked alongside
+    # the reading and computing, which commit nothing; `reachable()` waits for the answer and raises its
+    # error), and a publish an earlier run left unfinished is finished first (the stores never stay apart).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="online-check") as pool:
+        check = pool.submit(online_store.check_reachable, spark, view, args.cassandra)
+        _run_checked(spark, args, view, summary, clock, timer, check.result)
+    return _finish(summary, timer)
+
+
+def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: JobClock, timer: _Timer, reachable):
     table_uri = offline_store.table_uri(args.offline_uri, view)
     log_uri = publish_log.log_uri(args.offline_uri, view)
     at = publish.Publication(view, table_uri, log_uri, args.cassandra, args.run_id, clock.updated_at)
-    caught_up = publish.finish_pending(spark, at)
+    caught_up = publish.finish_pending(spark, at, before_publishing=reachable)
     if caught_up is not None:
         summary["recovered_publish"] = caught_up
     timer.lap("preflight_s")
 
     if args.repair is not None:
+        reachable()
         _repair(spark, at, args.repair, summary, timer)
         summary["status"] = "succeeded"
-        return _finish(summary, timer)
+        return
 
     files = storage.list_input_files(spark, list(args.inputs))
     raw_input.check_headers(spark, view, files)
@@ -122,15 +131,16 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
         summary.update(
             input_rows=input_rows, accepted_rows=accepted, rejected_rows=rejected, rejected_by_reason=by_reason
         )
-        raw_input.rejected_rows(classified, view).repartition(1).write.mode("overwrite").option("header", "true").csv(
-            args.rejects_uri
-        )
-        summary["rejects_uri"] = args.rejects_uri
+        if rejected:
+            raw_input.rejected_rows(classified, view).repartition(1).write.mode("overwrite").option(
+                "header", "true"
+            ).csv(args.rejects_uri)
+            summary["rejects_uri"] = args.rejects_uri
         timer.lap("read_validate_s")
 
         if input_rows == 0:
             summary.update(status="empty", message="the inputs hold a header and no data rows: nothing written")
-            return _finish(summary, timer)
+            return
         share = rejected / input_rows
         if share > args.max_reject_share:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(by_reason.items()))
@@ -140,61 +150,58 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
             )
         if accepted == 0:
             summary.update(status="empty", message="every row was rejected: nothing written")
-            return _finish(summary, timer)
+            return
 
         accepted_df = raw_input.accepted_rows(classified, view)
-        rows, _ = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at)
-        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            written = rows.agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.countDistinct(view.entity_column).alias("entities"),
-                F.countDistinct(view.event_date_column).alias("dates"),
-                F.min(view.event_date_column).alias("first"),
-                F.max(view.event_date_column).alias("last"),
-            ).first()
-            timer.lap("compute_s")
-            merge = offline_store.merge_rows(spark, table_uri, rows, view, (written["first"], written["last"]))
-            summary["offline"] = {
-                "table_uri": table_uri,
-                "delta_version": merge.version,
-                "rows_written": written["rows"],
-                "rows_inserted": merge.rows_inserted,
-                "rows_updated": merge.rows_updated,
-                "rows_unchanged": merge.rows_unchanged,
-                "entities_written": written["entities"],
-                "dates_written": written["dates"],
-                "first_date": written["first"].isoformat(),
-                "last_date": written["last"].isoformat(),
-            }
+        rows, date_range = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at)
+        reachable()
+        written = offline_store.write_rows(
+            spark, table_uri, rows, view, date_range, computed=lambda: timer.lap("compute_s")
+        )
+        summary["offline"] = {
+            "table_uri": table_uri,
+            "delta_version": written.version,
+            "committed": written.inserted + written.updated > 0,
+            "rows_written": written.rows,
+            "rows_inserted": written.inserted,
+            "rows_updated": written.updated,
+            "rows_unchanged": written.unchanged,
+            "entities_written": written.entities,
+            "dates_written": written.dates,
+            "first_date": written.first.isoformat(),
+            "last_date": written.last.isoformat(),
+        }
+        timer.lap("offline_write_s")
+        if written.inserted + written.updated == 0:
+            summary["online"] = {"status": "unchanged", "delta_version": written.version, "rows_upserted": 0}
+        else:
             # Said before publishing: if the publish dies, the failure summary names what Delta holds.
-            summary["online"] = {"status": "pending", "delta_version": merge.version}
-            timer.lap("offline_write_s")
-            changes = publish.changed_by_run(spark, at, merge.version, written)
-            summary["online"] = publish.publish(spark, at, merge.version, changes)
-            timer.lap("online_write_s")
-        finally:
-            rows.unpersist()
+            summary["online"] = {"status": "pending", "delta_version": written.version}
+            changes = publish.EVERY_ENTITY if written.changes is None else written.changes
+            summary["online"] = publish.publish(spark, at, written.version, changes)
+        timer.lap("online_write_s")
     finally:
         classified_input.release()
     summary["status"] = "succeeded"
-    return _finish(summary, timer)
 
 
 def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, table_uri: str, updated_at):
-    """Feature rows to write, in table layout, and the date range of the new rows. An incremental run
-    reads from Delta the history the new rows need and the later rows whose windows now hold them."""
+    """Feature rows to write, in table layout, and the date range they fall in. An incremental run reads
+    from Delta the history the new rows need and the later rows whose windows now hold them (up to the
+    longest window - 1 days after the last new day)."""
     entity, date = view.entity_column, view.event_date_column
-    bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last"))
+    # One row per entity, used three times (range, history filter, output filter): computed once.
+    bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last")).localCheckpoint()
     first_last = bounds.agg(F.min("_first").alias("first"), F.max("_last").alias("last")).first()
-    date_range = (first_last["first"], first_last["last"])
+    new_days = (first_last["first"], first_last["last"])
     window = view.max_window_days
     if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
-        history = offline_store.read_history(spark, table_uri, view, bounds, window - 1, window - 1, date_range)
+        history = offline_store.read_history(spark, table_uri, view, bounds, window - 1, window - 1, new_days)
         features, sources = features_around_new_rows(accepted, history, bounds, view)
+        written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
     else:
-        features, sources = compute_features(accepted, view), accepted
-    return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), date_range
+        features, sources, written_days = compute_features(accepted, view), accepted, new_days
+    return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), written_days
 
 
 def _repair(spark, at: publish.Publication, selection: repair.RepairSelection, summary: dict, timer: _Timer) -> None:

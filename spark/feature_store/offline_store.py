@@ -7,13 +7,15 @@ partitioning would make every daily MERGE scan and possibly rewrite files spanni
 ~28 partitions of ~125k rows; a daily incremental MERGE touches one or two of them, history reads and
 point-in-time training reads prune by date, and Delta derives the month filter from date predicates.
 
-Writes are MERGE upserts on (entity, date). A matched row is only rewritten when a value differs, so a
-re-run leaves the table's rows (including updated_at and run_id) exactly as they were."""
+Writes (write_rows) compare the computed rows with the stored ones first and commit only the rows that
+are new or differ in a value: a re-run that changes nothing commits no version and rewrites no file, and
+one that changes some rows leaves the others (including updated_at and run_id) exactly as they were."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -133,49 +135,158 @@ def _same_key(view: FeatureView, date_range: tuple) -> str:
     )
 
 
-def _values_differ(view: FeatureView) -> Column:
-    """MERGE condition: target row t and source row s differ in a value (nulls compare equal). updated_at
-    and run_id are not values: a row recomputed to the same values is left as it was."""
+def _values_differ(view: FeatureView, mine: str = "s.{}", stored: str = "t.{}") -> Column:
+    """Whether a computed row and a stored row (column names from the two patterns) differ in a value
+    (nulls compare equal). updated_at and run_id are not values: a row recomputed to the same values is
+    left as it was."""
     entity, date = view.entity_column, view.event_date_column
     changed: Column = F.lit(False)
     for column in table_columns(view):
         if column not in (entity, date, UPDATED_AT, RUN_ID):
-            changed = changed | ~F.col(f"t.{column}").eqNullSafe(F.col(f"s.{column}"))
+            changed = changed | ~F.col(mine.format(column)).eqNullSafe(F.col(stored.format(column)))
     return changed
 
 
 @dataclass(frozen=True)
-class MergeResult:
+class WriteResult:
+    """What one write did. version: the table version after it (unchanged when nothing changed: no
+    commit). rows: the computed rows offered; inserted/updated: the rows committed; unchanged: rows equal
+    to the stored ones, left alone. changes: (entity, _from), the newest committed date per entity, for
+    the publish (None: every entity of a table this write created)."""
+
     version: int
-    rows_inserted: int
-    rows_updated: int
-    rows_unchanged: int
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    entities: int
+    dates: int
+    first: dt.date | None
+    last: dt.date | None
+    changes: DataFrame | None
 
 
-def merge_rows(spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView, date_range: tuple) -> MergeResult:
-    """MERGE upsert on (entity, date); rows whose values are all equal are left untouched. Into a table
-    that holds no rows yet (the first backfill) the rows are appended: same result, no join."""
-    table = ensure_table(spark, uri, view)
-    if table.detail().select("numFiles").first()[0] == 0:
-        rows.select(*table_columns(view)).write.format("delta").mode("append").save(uri)
-        last_commit = table.history(1).select("version", "operationMetrics").first()
-        inserted = int((last_commit["operationMetrics"] or {}).get("numOutputRows", 0))
-        return MergeResult(int(last_commit["version"]), inserted, 0, 0)
-    condition = _same_key(view, date_range)
-    assignments = {c: F.col(f"s.{c}") for c in table_columns(view)}
-    (
-        table.alias("t")
-        .merge(rows.alias("s"), condition)
-        .whenMatchedUpdate(condition=_values_differ(view), set=assignments)
-        .whenNotMatchedInsert(values=assignments)
-        .execute()
+_FOUND = "_stored"
+_CHANGED = "_changed"
+
+
+def write_rows(
+    spark: SparkSession,
+    uri: str,
+    rows: DataFrame,
+    view: FeatureView,
+    date_range: tuple,
+    computed: Callable[[], None] = lambda: None,
+) -> WriteResult:
+    """Writes the rows (table layout) that are new or differ in a value from the stored row with the same
+    (entity, date); equal rows, with their updated_at and run_id, are left as they are. Nothing changed:
+    no commit. Only new keys: an append. Otherwise one MERGE of the changed rows only, so it rewrites
+    only the files that hold them. Into a table that does not exist yet the rows are appended as they are
+    computed (one pass, nothing cached). date_range: first and last date of the rows (or wider bounds);
+    computed() is called once the rows are evaluated (for a new table, that is once they are written). The
+    view's run lock (one run per view) means no other writer
+    commits between the comparison and the commit."""
+    if not table_exists(spark, uri):
+        return _create_with_rows(spark, uri, rows, view, computed)
+    entity, date = view.entity_column, view.event_date_column
+    columns = table_columns(view)
+    values = [c for c in columns if c not in (entity, date, UPDATED_AT, RUN_ID)]
+    first, last = date_range
+    stored = (
+        spark.read.format("delta")
+        .load(uri)
+        .where(
+            (F.col(date) >= F.lit(first.isoformat()).cast("date"))
+            & (F.col(date) <= F.lit(last.isoformat()).cast("date"))
+        )
+        .select(entity, date, *(F.col(c).alias(f"_stored_{c}") for c in values), F.lit(True).alias(_FOUND))
     )
-    last_commit = table.history(1).select("version", "operationMetrics").first()
-    metrics = last_commit["operationMetrics"] or {}
-    inserted = int(metrics.get("numTargetRowsInserted", 0))
-    updated = int(metrics.get("numTargetRowsUpdated", 0))
-    source_rows = int(metrics.get("numSourceRows", inserted + updated))
-    return MergeResult(int(last_commit["version"]), inserted, updated, source_rows - inserted - updated)
+    differs = _values_differ(view, "{}", "_stored_{}")
+    # Checkpointed, not cached: the comparison reads the table, and a cached plan that reads a Delta table
+    # is recomputed once the table changes (Delta invalidates it on commit), when every row would compare
+    # equal to itself. A checkpoint holds the result of the comparison made before the commit.
+    compared = (
+        rows.select(*columns)
+        .join(stored, [entity, date], "left")
+        .select(*columns, F.col(_FOUND).isNotNull().alias(_FOUND), (F.col(_FOUND).isNull() | differs).alias(_CHANGED))
+        .localCheckpoint(eager=True)
+    )
+    computed()
+    counts = compared.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(entity).alias("entities"),
+        F.countDistinct(date).alias("dates"),
+        F.min(date).alias("first"),
+        F.max(date).alias("last"),
+        F.sum((F.col(_CHANGED) & ~F.col(_FOUND)).cast("long")).alias("inserted"),
+        F.sum((F.col(_CHANGED) & F.col(_FOUND)).cast("long")).alias("updated"),
+    ).first()
+    inserted, updated = int(counts["inserted"] or 0), int(counts["updated"] or 0)
+    changed = compared.where(F.col(_CHANGED)).select(*columns)
+    # For the publish: the newest committed date of each changed entity.
+    changes = changed.groupBy(entity).agg(F.max(date).alias("_from")).localCheckpoint(eager=True)
+    if inserted + updated == 0:
+        version = snapshot_version(spark, uri)
+    elif updated == 0:
+        changed.write.format("delta").mode("append").save(uri)
+        version = snapshot_version(spark, uri)
+    else:
+        (
+            DeltaTable.forPath(spark, uri)
+            .alias("t")
+            .merge(changed.alias("s"), _same_key(view, date_range))
+            .whenMatchedUpdate(set={c: F.col(f"s.{c}") for c in columns})
+            .whenNotMatchedInsert(values={c: F.col(f"s.{c}") for c in columns})
+            .execute()
+        )
+        version = snapshot_version(spark, uri)
+    return WriteResult(
+        version=version,
+        rows=int(counts["rows"]),
+        inserted=inserted,
+        updated=updated,
+        unchanged=int(counts["rows"]) - inserted - updated,
+        entities=int(counts["entities"]),
+        dates=int(counts["dates"]),
+        first=counts["first"],
+        last=counts["last"],
+        changes=changes,
+    )
+
+
+def _create_with_rows(
+    spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView, computed: Callable[[], None]
+) -> WriteResult:
+    """A new table: the rows are appended as they are computed (nothing cached, no comparison); the
+    counts are read back from the version written, which every later step reads anyway."""
+    ensure_table(spark, uri, view)
+    rows.select(*table_columns(view)).write.format("delta").mode("append").save(uri)
+    computed()
+    version = snapshot_version(spark, uri)
+    entity, date = view.entity_column, view.event_date_column
+    counts = (
+        read_version(spark, uri, version)
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(entity).alias("entities"),
+            F.countDistinct(date).alias("dates"),
+            F.min(date).alias("first"),
+            F.max(date).alias("last"),
+        )
+        .first()
+    )
+    return WriteResult(
+        version=version,
+        rows=int(counts["rows"]),
+        inserted=int(counts["rows"]),
+        updated=0,
+        unchanged=0,
+        entities=int(counts["entities"]),
+        dates=int(counts["dates"]),
+        first=counts["first"],
+        last=counts["last"],
+        changes=None,
+    )
 
 
 @dataclass(frozen=True)
@@ -215,8 +326,17 @@ def repair_rows(
     )
 
 
+def snapshot_version(spark: SparkSession, uri: str) -> int:
+    """The table's newest version, from Delta's log handle (DeltaLog.update: no Spark job). The public
+    DeltaTable.history(1) and detail() each run a Spark job over the log: 4-8 s on a local table,
+    measured, at every step that asked."""
+    jvm = spark._jvm  # noqa: SLF001 - py4j gateway to Delta's log handle
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)  # noqa: SLF001
+    return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())
+
+
 def current_version(spark: SparkSession, uri: str) -> int:
-    return int(DeltaTable.forPath(spark, uri).history(1).select("version").first()[0])
+    return snapshot_version(spark, uri)
 
 
 def read_version(spark: SparkSession, uri: str, version: int) -> DataFrame:
@@ -242,20 +362,25 @@ def read_history(
     low = first - dt.timedelta(days=lookback_days)
     high = last + dt.timedelta(days=lookahead_days)
     source = spark.read.format("delta").load(uri) if version is None else read_version(spark, uri, version)
-    table = source.where(
-        (F.col(date) >= F.lit(low.isoformat()).cast("date")) & (F.col(date) <= F.lit(high.isoformat()).cast("date"))
-    )
     locations = stored_sources(view)
     types = view.source_types
-    columns = [F.col(entity), F.col(date)]
-    for source in (c.name for c in view.source_columns):
-        if source in locations:
-            columns.append(F.col(locations[source]).cast(_SPARK_TYPES[types[source]]).alias(source))
-        else:
-            # Used by no feature: nothing to recompute from it.
-            columns.append(F.lit(None).cast(_SPARK_TYPES[types[source]]).alias(source))
-    joined = table.join(F.broadcast(bounds), entity).where(
+    windowed = {f.source for f in view.aggregate_features}
+
+    def rows(since: dt.date, until: dt.date, every_source: bool) -> DataFrame:
+        columns = [F.col(entity), F.col(date)]
+        for name in (c.name for c in view.source_columns):
+            if name in locations and (every_source or name in windowed):
+                columns.append(F.col(locations[name]).cast(_SPARK_TYPES[types[name]]).alias(name))
+            else:  # used by no feature, or only copied by one into a row this run does not write
+                columns.append(F.lit(None).cast(_SPARK_TYPES[types[name]]).alias(name))
+        dated = F.col(date).between(F.lit(since.isoformat()).cast("date"), F.lit(until.isoformat()).cast("date"))
+        return source.where(dated).select(*columns)
+
+    # Rows dated before the first new day only feed windows (no row written is dated before it), so they
+    # are read with the windowed columns only: most of the history, at a fraction of the width.
+    history = rows(low, first - dt.timedelta(days=1), False).unionByName(rows(first, high, True))
+    joined = history.join(F.broadcast(bounds), entity).where(
         (F.col(date) >= F.date_sub(F.col("_first"), lookback_days))
         & (F.col(date) <= F.date_add(F.col("_last"), lookahead_days))
     )
-    return joined.select(*columns)
+    return joined.select(entity, date, *(c.name for c in view.source_columns))

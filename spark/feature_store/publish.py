@@ -7,6 +7,7 @@ A run first finishes what an earlier run committed and did not publish (`finish_
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -15,6 +16,9 @@ from pyspark.sql import functions as F
 
 from . import offline_store, online_store, publish_log
 from .feature_view import FeatureView
+
+# `changes` meaning every entity of the version (a table a run created).
+EVERY_ENTITY = "every-entity"
 
 
 @dataclass(frozen=True)
@@ -30,24 +34,9 @@ class Publication:
     updated_at: dt.datetime
 
 
-def changed_by_run(spark: SparkSession, at: Publication, version: int, written) -> DataFrame:
-    """Entities whose rows this run inserted or changed (a MERGE leaves equal rows, and their run_id,
-    untouched), with the newest changed date: (entity, _from). A re-run that changes nothing publishes
-    nothing."""
-    entity, date = at.view.entity_column, at.view.event_date_column
-    return (
-        offline_store.read_version(spark, at.table_uri, version)
-        .where(
-            (F.col(date) >= F.lit(written["first"].isoformat()).cast("date"))
-            & (F.col(date) <= F.lit(written["last"].isoformat()).cast("date"))
-            & (F.col(offline_store.RUN_ID) == F.lit(at.run_id))
-        )
-        .groupBy(entity)
-        .agg(F.max(date).alias("_from"))
-    )
-
-
-def finish_pending(spark: SparkSession, at: Publication) -> dict | None:
+def finish_pending(
+    spark: SparkSession, at: Publication, before_publishing: Callable[[], object] = lambda: None
+) -> dict | None:
     """Re-publishes what an earlier run committed to Delta but did not finish publishing: every entity
     with a row changed after the logged publish (all of them when there is no log yet), from the newest
     Delta version. None when the online store is already up to date."""
@@ -63,6 +52,7 @@ def finish_pending(spark: SparkSession, at: Publication) -> dict | None:
     if since is not None:
         table = table.where(F.col(offline_store.UPDATED_AT) > F.lit(since.replace(tzinfo=None)).cast("timestamp"))
     changes = table.groupBy(entity).agg(F.max(date).alias("_from"))
+    before_publishing()
     repaired = previous.repaired_entities if previous is not None else ()
     published = publish(spark, at, version, changes, repaired)
     return {"from_delta_version": previous.delta_version if previous else None, **published}
@@ -72,7 +62,7 @@ def publish(
     spark: SparkSession,
     at: Publication,
     version: int,
-    changes: DataFrame | None,
+    changes: DataFrame | str | None,
     repaired: tuple[str, ...] | list[str] = (),
 ) -> dict:
     """Writes the latest row of every changed entity, read from the committed Delta version, with one
@@ -128,12 +118,16 @@ def publish(
 
 
 def latest_rows(
-    spark: SparkSession, view: FeatureView, table_uri: str, version: int, changes: DataFrame | None
+    spark: SparkSession, view: FeatureView, table_uri: str, version: int, changes: DataFrame | str | None
 ) -> DataFrame:
     """The latest row of each changed entity in a committed Delta version, so the online row equals the
     offline row (including updated_at of the run that last changed it). changes: (entity, _from), the
     newest changed date; the latest row is at or after it."""
     entity, date = view.entity_column, view.event_date_column
+    newest_first = Window.partitionBy(entity).orderBy(F.col(date).desc())
+    if changes is EVERY_ENTITY:
+        table = offline_store.read_version(spark, table_uri, version)
+        return table.withColumn("_rank", F.row_number().over(newest_first)).where(F.col("_rank") == 1).drop("_rank")
     low = None if changes is None else changes.agg(F.min("_from")).first()[0]
     if low is None:
         return offline_store.read_version(spark, table_uri, version).limit(0)
@@ -141,7 +135,6 @@ def latest_rows(
         F.col(date) >= F.lit(low.isoformat()).cast("date")
     )
     candidates = table.join(F.broadcast(changes), entity).where(F.col(date) >= F.col("_from"))
-    newest_first = Window.partitionBy(entity).orderBy(F.col(date).desc())
     return (
         candidates.withColumn("_rank", F.row_number().over(newest_first))
         .where(F.col("_rank") == 1)

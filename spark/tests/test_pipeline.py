@@ -73,10 +73,16 @@ def test_full_run_then_rerun_leaves_both_stores_unchanged(spark, view, cassandra
     online = normalise_online(online_rows(cassandra_session, keyspace, view))
     assert_same(online, normalise_online(latest_offline_as_online(offline, view)))
 
+    table = tmp_path / "offline" / "energy"
+    files_before = sorted(p.name for p in table.rglob("*.parquet"))
     code, second = run_job(spark, job_args(tmp_path, [path], keyspace=keyspace))
     assert code == 0, second
-    assert second["offline"]["delta_version"] > first["offline"]["delta_version"]
+    # Nothing changed: no Delta version committed, no file written, nothing published.
+    assert second["offline"]["delta_version"] == first["offline"]["delta_version"]
+    assert second["offline"]["committed"] is False
+    assert sorted(p.name for p in table.rglob("*.parquet")) == files_before
     assert second["offline"]["rows_unchanged"] == len(frame)
+    assert second["online"]["status"] == "unchanged"
     assert_same(offline_rows(spark, tmp_path / "offline" / "energy"), offline)
     assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
 
@@ -208,7 +214,9 @@ def test_a_run_killed_during_its_online_write_is_finished_by_the_retry(
     assert code == 0, retried
     assert retried["recovered_publish"]["delta_version"] == failed["offline"]["delta_version"]
     assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), expected)
-    assert retried["online"]["write_timestamp_micros"] > retried["recovered_publish"]["write_timestamp_micros"]
+    # The retry's own rows are the ones the failed attempt committed: nothing new to commit or publish.
+    assert retried["offline"]["committed"] is False
+    assert retried["online"]["status"] == "unchanged"
 
 
 def test_an_unreachable_online_store_fails_the_run_before_delta_is_touched(spark, tmp_path):

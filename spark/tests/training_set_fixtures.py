@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from feature_store.feature_view import load_compiled_view
-from feature_store.offline_store import merge_rows, table_uri, to_table_rows
+from feature_store.offline_store import table_uri, to_table_rows, write_rows
 from feature_store.training_set import ViewSpec
 
 # Two small views: one keyed like energy, one with another entity column name and date column.
@@ -160,5 +160,5 @@ def write_full_energy_table(spark: SparkSession, offline_uri: str, households: i
     ]
     table_rows = to_table_rows(spark.createDataFrame(rows, schema), None, view, dt.datetime(2014, 1, 1), f"seed-{seed}")
     date_range = (START, START + dt.timedelta(days=days))
-    result = merge_rows(spark, table_uri(offline_uri, view), table_rows, view, date_range)
+    result = write_rows(spark, table_uri(offline_uri, view), table_rows, view, date_range)
     return view, result.version
