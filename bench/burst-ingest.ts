@@ -8,13 +8,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { listRuns, type RunItem } from "../functions/commons/run-ledger.js";
-import { csvFacts } from "../local/csv-facts.js";
-import { captureHandlerOutput } from "../local/handler-output.js";
-import { httpGet } from "../local/read-burst.js";
-import { sampleFile } from "../local/sample-data.js";
-import { localPaths, readLocalSettings } from "../local/settings.js";
-import { LocalStack } from "../local/stack.js";
+import { listRuns, type RunItem } from "#commons/run-ledger.js";
+import { csvFacts } from "#local/csv-facts.js";
+import { captureHandlerOutput } from "#local/handler-output.js";
+import { httpGet } from "#local/read-burst.js";
+import { sampleFile } from "#local/sample-data.js";
+import { localPaths, readLocalSettings } from "#local/settings.js";
+import { LocalStack } from "#local/stack.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 

@@ -10,8 +10,8 @@ import type { AddressInfo } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { FeatureStoreClient } from "../clients/typescript/src/index.js";
-import { loadFeatureViews } from "../functions/commons/feature-view.js";
+import { FeatureStoreClient } from "#clients/typescript/src/index.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
 
 const { values } = parseArgs({ options: { calls: { type: "string", default: "3000" } } });
 const CALLS = Number(values.calls);

@@ -15,8 +15,8 @@ import { type BuildOptions, build } from "esbuild";
 import JSZip from "jszip";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { readConfig } from "../functions/commons/config.js";
-import { localCassandraAuthEnv } from "../scripts/cassandra/local-credentials.js";
+import { readConfig } from "#commons/config.js";
+import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
 
 const settings = readConfig(
   z.object({

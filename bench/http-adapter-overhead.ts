@@ -15,13 +15,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import type { FeatureView } from "../functions/commons/feature-view.js";
-import { loadFeatureViews } from "../functions/commons/feature-view.js";
-import type { OnlineRow, OnlineStore } from "../functions/commons/online-store.js";
-import { FeatureReader } from "../functions/get-features/feature-reader.js";
-import { createGetFeaturesHandler } from "../functions/get-features/http-handler.js";
-import { LocalHttpApi } from "../local/http-adapter.js";
-import { lambdaContext } from "../local/lambda-context.js";
+import type { FeatureView } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import type { OnlineRow, OnlineStore } from "#commons/online-store.js";
+import { FeatureReader } from "#functions/get-features/feature-reader.js";
+import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";
+import { LocalHttpApi } from "#local/http-adapter.js";
+import { lambdaContext } from "#local/lambda-context.js";
 
 const { values } = parseArgs({
   options: { requests: { type: "string", default: "5000" }, rounds: { type: "string", default: "5" } },

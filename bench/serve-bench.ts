@@ -21,15 +21,12 @@ import { Client, types } from "cassandra-driver";
 import * as hdr from "hdr-histogram-js";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import {
-  cassandraClientOptions,
-  onlineStoreConfigSchema,
-} from "../functions/commons/cassandra-online-store.js";
-import { readConfig } from "../functions/commons/config.js";
-import { type FeatureView, loadFeatureViewFile } from "../functions/commons/feature-view.js";
-import { identifierSchema } from "../functions/commons/identifiers.js";
-import { createKeyspaceCql, createTableCql, onlineColumns } from "../functions/commons/online-schema.js";
-import { localCassandraAuthEnv, localCassandraAuthProvider } from "../scripts/cassandra/local-credentials.js";
+import { cassandraClientOptions, onlineStoreConfigSchema } from "#commons/cassandra-online-store.js";
+import { readConfig } from "#commons/config.js";
+import { type FeatureView, loadFeatureViewFile } from "#commons/feature-view.js";
+import { identifierSchema } from "#commons/identifiers.js";
+import { createKeyspaceCql, createTableCql, onlineColumns } from "#commons/online-schema.js";
+import { localCassandraAuthEnv, localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 
 const settings = readConfig(
   z.object({
@@ -532,8 +529,8 @@ async function main() {
   process.stdout.write = nullSink;
   process.stderr.write = nullSink;
   const serving = (await import(
-    "../functions/get-features/handler.js"
-  )) as typeof import("../functions/get-features/handler.js");
+    "#functions/get-features/handler.js"
+  )) as typeof import("#functions/get-features/handler.js");
   await serving.connected;
   const context = {
     functionName: "feature-store-bench-getFeatures",

@@ -8,8 +8,8 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import { InvalidRequestError } from "../functions/commons/errors.js";
-import { errorResponse } from "../functions/commons/http-errors.js";
+import { InvalidRequestError } from "#commons/errors.js";
+import { errorResponse } from "#commons/http-errors.js";
 import type { IamVerifier } from "./iam-auth.js";
 import { lambdaContext } from "./lambda-context.js";
 

@@ -8,8 +8,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadFeatureViews } from "../functions/commons/feature-view.js";
-import type { IngestOutcome } from "../functions/ingest/ingest-raw-files.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
 import { captureHandlerOutput } from "./handler-output.js";
 import { LOCAL_IAM_CREDENTIALS, localRequestSigner } from "./iam-auth.js";

@@ -18,7 +18,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context } from "aws-lambda";
-import { SCHEDULED_EVENT, STEP_STATUS_CHANGE } from "../functions/run-events/run-events.js";
+import { SCHEDULED_EVENT, STEP_STATUS_CHANGE } from "#functions/run-events/run-events.js";
 import { sleep } from "./engines.js";
 import { lambdaContext } from "./lambda-context.js";
 

@@ -10,7 +10,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context, S3Event } from "aws-lambda";
-import type { IngestOutcome } from "../functions/ingest/ingest-raw-files.js";
+import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
 import { lambdaContext } from "./lambda-context.js";
 
 export type IngestHandler = (event: S3Event, context: Context) => Promise<IngestOutcome[]>;

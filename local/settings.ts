@@ -2,8 +2,8 @@
 // bucket names. Read once from the environment and validated, so a bad value fails with its name.
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { readConfig } from "../functions/commons/config.js";
-import { identifierSchema } from "../functions/commons/identifiers.js";
+import { readConfig } from "#commons/config.js";
+import { identifierSchema } from "#commons/identifiers.js";
 
 export const ROOT = resolve(__dirname, "..");
 

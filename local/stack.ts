@@ -6,13 +6,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, join } from "node:path";
 import { CreateTableCommand, ResourceInUseException } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { writeCompiledViews } from "../functions/commons/compiled-view.js";
-import { loadFeatureViews } from "../functions/commons/feature-view.js";
-import { type FileItem, readFile } from "../functions/commons/run-ledger.js";
-import { DynamoDbRunLedgerStore } from "../functions/commons/run-ledger-store.js";
-import { runLedgerTableDefinition } from "../functions/commons/run-ledger-table.js";
-import type { IngestOutcome } from "../functions/ingest/ingest-raw-files.js";
-import { localCassandraAuthEnv } from "../scripts/cassandra/local-credentials.js";
+import { writeCompiledViews } from "#commons/compiled-view.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { type FileItem, readFile } from "#commons/run-ledger.js";
+import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
+import { runLedgerTableDefinition } from "#commons/run-ledger-table.js";
+import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
+import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
 import { CassandraEngine, MotoEngine, type Say, sleep } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
 import { IamVerifier } from "./iam-auth.js";
@@ -180,7 +180,7 @@ export class LocalStack {
       POWERTOOLS_METRICS_NAMESPACE: "FeatureStoreLocal",
     });
 
-    const ingest = (await import("../functions/ingest/handler.js")) as unknown as {
+    const ingest = (await import("#functions/ingest/handler.js")) as unknown as {
       handler: IngestHandler;
     };
     const poller = new S3EventPoller(this.clients.sqs, aws.queueUrl, ingest.handler, (report) => {
@@ -249,7 +249,7 @@ export class LocalStack {
       "finished",
       (step: StepRecord) => void publish(step, step.state === "COMPLETED" ? "COMPLETED" : "FAILED"),
     );
-    const runEvents = (await import("../functions/run-events/handler.js")) as unknown as {
+    const runEvents = (await import("#functions/run-events/handler.js")) as unknown as {
       handler: RunEventsHandler;
     };
     const runEventsPoller = new RunEventsPoller(
@@ -265,7 +265,7 @@ export class LocalStack {
     this.#runner = runner;
     this.#undo.push({ name: "job runner", run: () => runner.stop() });
 
-    const serving = (await import("../functions/get-features/handler.js")) as unknown as {
+    const serving = (await import("#functions/get-features/handler.js")) as unknown as {
       handler: HttpHandler;
       connected: Promise<boolean>;
       store: { close(): Promise<void> };

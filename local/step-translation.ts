@@ -5,8 +5,8 @@
 // EMR jar set, the Keyspaces driver profile becomes the local Cassandra host and port), and every
 // other option and job argument is kept exactly as the submit function built it.
 import { join } from "node:path";
-import { ARTIFACT_KEYS } from "../functions/commons/jobs/artifacts.js";
-import { parseS3Uri, type S3Location } from "../functions/commons/s3-object.js";
+import { ARTIFACT_KEYS } from "#commons/jobs/artifacts.js";
+import { parseS3Uri, type S3Location } from "#commons/s3-object.js";
 import type { LocalBuckets } from "./settings.js";
 
 export interface StepTranslationContext {

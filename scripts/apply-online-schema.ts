@@ -3,9 +3,9 @@
 // drop or retype an online column. Usage: npx tsx scripts/apply-online-schema.ts
 import { Client } from "cassandra-driver";
 import { z } from "zod";
-import { readConfig } from "../functions/commons/config.js";
-import { DEFAULT_FEATURE_VIEWS_DIR, loadFeatureViews } from "../functions/commons/feature-view.js";
-import { identifierSchema } from "../functions/commons/identifiers.js";
+import { readConfig } from "#commons/config.js";
+import { DEFAULT_FEATURE_VIEWS_DIR, loadFeatureViews } from "#commons/feature-view.js";
+import { identifierSchema } from "#commons/identifiers.js";
 import { localCassandraAuthProvider } from "./cassandra/local-credentials.js";
 import { applyOnlineSchema, IncompatibleOnlineSchemaError } from "./cassandra/online-schema-migration.js";
 

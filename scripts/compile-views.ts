@@ -4,12 +4,8 @@
 // The deploy plugin compiles the same way in-process; spark/tests' conftest runs this once per session.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_COMPILED_VIEWS_DIR, writeCompiledViews } from "../functions/commons/compiled-view.js";
-import {
-  DEFAULT_FEATURE_VIEWS_DIR,
-  FeatureViewError,
-  loadFeatureViews,
-} from "../functions/commons/feature-view.js";
+import { DEFAULT_COMPILED_VIEWS_DIR, writeCompiledViews } from "#commons/compiled-view.js";
+import { DEFAULT_FEATURE_VIEWS_DIR, FeatureViewError, loadFeatureViews } from "#commons/feature-view.js";
 
 function main(): number {
   const { values } = parseArgs({

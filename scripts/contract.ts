@@ -4,10 +4,10 @@
 // tests/unit/contract.test.ts regenerates and compares, so neither can drift from the views.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { FeatureView } from "../functions/commons/feature-view.js";
-import { loadFeatureViews } from "../functions/commons/feature-view.js";
-import { buildOpenApiDocument, pascalCase } from "../functions/get-features/openapi.js";
-import { describeViews, type JsonType } from "../functions/get-features/view-catalog.js";
+import type { FeatureView } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { buildOpenApiDocument, pascalCase } from "#functions/get-features/openapi.js";
+import { describeViews, type JsonType } from "#functions/get-features/view-catalog.js";
 
 export const ROOT = join(__dirname, "..");
 export const OPENAPI_FILE = join(ROOT, "docs/openapi.json");

@@ -1,10 +1,10 @@
 // Domain logic of getFeatures: checks a feature request against the feature views and reads the
 // latest vectors from the online store. Knows nothing of HTTP or API Gateway; throws typed errors.
 import { z } from "zod";
-import { EntityNotFoundError, InvalidRequestError } from "../commons/errors.js";
-import type { FeatureView } from "../commons/feature-view.js";
-import { IDENTIFIER_PATTERN } from "../commons/identifiers.js";
-import type { FeatureValue, OnlineRow, OnlineStore } from "../commons/online-store.js";
+import { EntityNotFoundError, InvalidRequestError } from "#commons/errors.js";
+import type { FeatureView } from "#commons/feature-view.js";
+import { IDENTIFIER_PATTERN } from "#commons/identifiers.js";
+import type { FeatureValue, OnlineRow, OnlineStore } from "#commons/online-store.js";
 import { describeViews, type ViewDescription } from "./view-catalog.js";
 
 export const MAX_BATCH_IDS = 100;

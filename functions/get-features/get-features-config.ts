@@ -1,8 +1,8 @@
 // Configuration of the getFeatures function: the online store settings plus where the feature
 // view files live. Validated once at cold start; a bad value fails it with the variable's name.
 import { z } from "zod";
-import { onlineStoreConfigSchema } from "../commons/cassandra-online-store.js";
-import { DEFAULT_FEATURE_VIEWS_DIR } from "../commons/feature-view.js";
+import { onlineStoreConfigSchema } from "#commons/cassandra-online-store.js";
+import { DEFAULT_FEATURE_VIEWS_DIR } from "#commons/feature-view.js";
 
 export const getFeaturesConfigSchema = z.intersection(
   onlineStoreConfigSchema,

@@ -3,9 +3,9 @@
 import { resolve } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { CassandraOnlineStore, createCassandraClient } from "../commons/cassandra-online-store.js";
-import { readConfig } from "../commons/config.js";
-import { loadFeatureViews } from "../commons/feature-view.js";
+import { CassandraOnlineStore, createCassandraClient } from "#commons/cassandra-online-store.js";
+import { readConfig } from "#commons/config.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
 import { FeatureReader } from "./feature-reader.js";
 import { getFeaturesConfigSchema } from "./get-features-config.js";
 import { createGetFeaturesHandler } from "./http-handler.js";

@@ -7,9 +7,9 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { z } from "zod";
-import { InvalidRequestError } from "../commons/errors.js";
-import { httpErrors, type JsonResponse, jsonResponse } from "../commons/http-errors.js";
-import { sourceMappedErrorLogger } from "../commons/source-mapped-stack.js";
+import { InvalidRequestError } from "#commons/errors.js";
+import { httpErrors, type JsonResponse, jsonResponse } from "#commons/http-errors.js";
+import { sourceMappedErrorLogger } from "#commons/source-mapped-stack.js";
 import type { FeatureReader } from "./feature-reader.js";
 import { type RequestTelemetryOptions, requestTelemetry } from "./request-telemetry.js";
 

@@ -1,7 +1,7 @@
 // The getFeatures HTTP contract as an OpenAPI 3.1 document, generated from the feature views
 // (through view-catalog.ts, as `GET /views` is) so the document cannot describe other features than
 // the API serves. `npm run openapi` writes it to docs/openapi.json; a test regenerates and compares.
-import type { FeatureView } from "../commons/feature-view.js";
+import type { FeatureView } from "#commons/feature-view.js";
 import { MAX_BATCH_IDS, MAX_VIEWS_PER_READ } from "./feature-reader.js";
 import { describeViews, type FeatureDescription, type ViewDescription } from "./view-catalog.js";
 

@@ -11,7 +11,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import type { JsonResponse } from "../commons/http-errors.js";
+import type { JsonResponse } from "#commons/http-errors.js";
 
 /** CloudWatch's limit on the values of one metric in one EMF record (Powertools flushes there too). */
 export const MAX_VALUES_PER_RECORD = 100;

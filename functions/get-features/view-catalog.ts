@@ -1,7 +1,7 @@
 // What callers may learn about the feature views: each view's entity, id pattern and features with
 // the JSON type their values take on the wire. One definition, used by `GET /views`, the OpenAPI
 // generator (scripts/openapi.ts) and the clients' generated types, so none of them can disagree.
-import type { FeatureView, SourceType } from "../commons/feature-view.js";
+import type { FeatureView, SourceType } from "#commons/feature-view.js";
 
 /** The JSON type of a feature value; every feature may also be null (no value, never 0). */
 export type JsonType = "number" | "integer" | "string";

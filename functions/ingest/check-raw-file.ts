@@ -3,8 +3,8 @@
 // binary), and its CSV header is the view's raw header.
 // Only the head of the object is read, however large the file.
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { FeatureView } from "../commons/feature-view.js";
-import { readObjectHead } from "../commons/s3-object.js";
+import type { FeatureView } from "#commons/feature-view.js";
+import { readObjectHead } from "#commons/s3-object.js";
 
 /** Bytes read from the start of a file; the header must end within them. */
 export const HEAD_BYTES = 64 * 1024;

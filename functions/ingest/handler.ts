@@ -3,9 +3,9 @@
 // at a time); quarantines bad ones with a report.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "zod";
-import { readConfig } from "../commons/config.js";
-import { runConfigSchema } from "../commons/feature-job-config.js";
-import { runDependencies } from "../commons/run-adapters.js";
+import { readConfig } from "#commons/config.js";
+import { runConfigSchema } from "#commons/feature-job-config.js";
+import { runDependencies } from "#commons/run-adapters.js";
 import { createIngestHandler } from "./ingest-handler.js";
 
 const config = readConfig(

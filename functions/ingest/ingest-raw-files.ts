@@ -3,9 +3,9 @@
 // run when none is going), or copy it to quarantine/ with a report of what is wrong.
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Event } from "aws-lambda";
-import type { RunConfig } from "../commons/feature-job-config.js";
-import type { RunDependencies, StartOutcome } from "../commons/feature-runs.js";
-import type { FeatureView } from "../commons/feature-view.js";
+import type { RunConfig } from "#commons/feature-job-config.js";
+import type { RunDependencies, StartOutcome } from "#commons/feature-runs.js";
+import type { FeatureView } from "#commons/feature-view.js";
 import {
   expiresAt,
   type FileState,
@@ -15,9 +15,9 @@ import {
   readFile,
   stagingKey,
   viewPk,
-} from "../commons/run-ledger.js";
-import { copyObjectVersion, putJsonObject, s3Uri } from "../commons/s3-object.js";
-import { startNextRun } from "../commons/start-runs.js";
+} from "#commons/run-ledger.js";
+import { copyObjectVersion, putJsonObject, s3Uri } from "#commons/s3-object.js";
+import { startNextRun } from "#commons/start-runs.js";
 import { checkRawFile, decodeS3EventKey, type RawFileProblem, type RawFileRef } from "./check-raw-file.js";
 
 /** CopyObject copies at most 5 GB; a larger bad file gets its report but stays only in raw/. */

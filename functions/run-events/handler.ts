@@ -3,9 +3,9 @@
 // good, starts the next batch of each view and reconciles what an event missed.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "zod";
-import { readConfig } from "../commons/config.js";
-import { runConfigSchema } from "../commons/feature-job-config.js";
-import { runDependencies } from "../commons/run-adapters.js";
+import { readConfig } from "#commons/config.js";
+import { runConfigSchema } from "#commons/feature-job-config.js";
+import { runDependencies } from "#commons/run-adapters.js";
 import { createRunEventsHandler } from "./run-events-handler.js";
 
 const config = readConfig(

@@ -2,7 +2,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
-import type { RunDependencies } from "../commons/feature-runs.js";
+import type { RunDependencies } from "#commons/feature-runs.js";
 import { handleRunEvent, type RunEventOutcome } from "./run-events.js";
 
 export function createRunEventsHandler(deps: RunDependencies, logger: Logger) {

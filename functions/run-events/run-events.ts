@@ -10,9 +10,9 @@ import {
   onStepStateChange,
   type ReconcileOutcome,
   reconcileView,
-} from "../commons/close-runs.js";
-import type { RunDependencies } from "../commons/feature-runs.js";
-import { parseFeatureJobStepName } from "../commons/jobs/feature-job-step.js";
+} from "#commons/close-runs.js";
+import type { RunDependencies } from "#commons/feature-runs.js";
+import { parseFeatureJobStepName } from "#commons/jobs/feature-job-step.js";
 
 export const STEP_STATUS_CHANGE = "EMR Step Status Change";
 export const CLUSTER_STATE_CHANGE = "EMR Cluster State Change";

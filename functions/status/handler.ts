@@ -5,9 +5,9 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import middy from "@middy/core";
 import { z } from "zod";
-import { readConfig } from "../commons/config.js";
-import { loadFeatureViews } from "../commons/feature-view.js";
-import { DynamoDbRunLedgerStore } from "../commons/run-ledger-store.js";
+import { readConfig } from "#commons/config.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { status } from "./status.js";
 
 const config = readConfig(

@@ -2,8 +2,8 @@
 // now), the latest runs newest first, queued files, and files that failed or were quarantined.
 // `sls invoke -f status --data '{"view":"energy"}'` on AWS, `npm run local:status` locally.
 import { z } from "zod";
-import { InvalidRequestError } from "../commons/errors.js";
-import type { FeatureView } from "../commons/feature-view.js";
+import { InvalidRequestError } from "#commons/errors.js";
+import type { FeatureView } from "#commons/feature-view.js";
 import {
   type FileItem,
   type LockItem,
@@ -11,8 +11,8 @@ import {
   listRuns,
   type RunItem,
   readLock,
-} from "../commons/run-ledger.js";
-import type { RunLedgerStore } from "../commons/run-ledger-store.js";
+} from "#commons/run-ledger.js";
+import type { RunLedgerStore } from "#commons/run-ledger-store.js";
 
 export const statusRequestSchema = z
   .strictObject({

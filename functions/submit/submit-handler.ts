@@ -2,7 +2,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
-import type { RunDependencies } from "../commons/feature-runs.js";
+import type { RunDependencies } from "#commons/feature-runs.js";
 import { type JobStarted, submitJob } from "./submit-job.js";
 
 export function createSubmitHandler(deps: RunDependencies, logger: Logger) {

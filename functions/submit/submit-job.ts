@@ -2,16 +2,16 @@
 // original request shape keeps working), "repair" or "training-set". A feature job and a repair go
 // through the run ledger's per-view lock like every run ingest starts: refused while a run of the
 // view is going. The requests' rules and the steps live in functions/commons/jobs/.
-import { InvalidRequestError } from "../commons/errors.js";
-import type { RunDependencies } from "../commons/feature-runs.js";
-import { newRunId, randomRunIdSuffix } from "../commons/identifiers.js";
-import { trainingSetLocationsFor } from "../commons/jobs/artifacts.js";
-import { validateFeatureJobRequest } from "../commons/jobs/feature-job-request.js";
-import { featureJobStepName } from "../commons/jobs/feature-job-step.js";
-import { validateRepairRequest } from "../commons/jobs/repair-request.js";
-import { type FeatureJobStarted, startTrainingSetStep } from "../commons/jobs/start-step.js";
-import { trainingSetRunOf, validateTrainingSetRequest } from "../commons/jobs/training-set-request.js";
-import { startRequestedRun } from "../commons/start-runs.js";
+import { InvalidRequestError } from "#commons/errors.js";
+import type { RunDependencies } from "#commons/feature-runs.js";
+import { newRunId, randomRunIdSuffix } from "#commons/identifiers.js";
+import { trainingSetLocationsFor } from "#commons/jobs/artifacts.js";
+import { validateFeatureJobRequest } from "#commons/jobs/feature-job-request.js";
+import { featureJobStepName } from "#commons/jobs/feature-job-step.js";
+import { validateRepairRequest } from "#commons/jobs/repair-request.js";
+import { type FeatureJobStarted, startTrainingSetStep } from "#commons/jobs/start-step.js";
+import { trainingSetRunOf, validateTrainingSetRequest } from "#commons/jobs/training-set-request.js";
+import { startRequestedRun } from "#commons/start-runs.js";
 
 export const JOB_TYPES = ["features", "repair", "training-set"] as const;
 

@@ -2,7 +2,7 @@
 // tables, adds new feature columns, and refuses drops or retypes (which Keyspaces cannot do).
 // The CLI is scripts/apply-online-schema.ts; integration tests call applyOnlineSchema directly.
 import type { Client } from "cassandra-driver";
-import type { FeatureView } from "../../functions/commons/feature-view.js";
+import type { FeatureView } from "#commons/feature-view.js";
 import {
   addColumnsCql,
   createKeyspaceCql,
@@ -10,7 +10,7 @@ import {
   type OnlineColumn,
   onlineColumns,
   planOnlineSchemaChange,
-} from "../../functions/commons/online-schema.js";
+} from "#commons/online-schema.js";
 
 export class IncompatibleOnlineSchemaError extends Error {
   override name = "IncompatibleOnlineSchemaError";

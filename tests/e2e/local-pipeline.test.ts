@@ -11,15 +11,15 @@ import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listRuns } from "../../functions/commons/run-ledger.js";
-import { quarantineKeyFor } from "../../functions/ingest/ingest-raw-files.js";
-import { captureHandlerOutput } from "../../local/handler-output.js";
-import type { StepRecord } from "../../local/job-runner.js";
-import { httpGet } from "../../local/read-burst.js";
-import { sampleFile } from "../../local/sample-data.js";
-import { localPaths, readLocalSettings } from "../../local/settings.js";
-import { LocalStack } from "../../local/stack.js";
-import { localCassandraAuthProvider } from "../../scripts/cassandra/local-credentials.js";
+import { listRuns } from "#commons/run-ledger.js";
+import { quarantineKeyFor } from "#functions/ingest/ingest-raw-files.js";
+import { captureHandlerOutput } from "#local/handler-output.js";
+import type { StepRecord } from "#local/job-runner.js";
+import { httpGet } from "#local/read-burst.js";
+import { sampleFile } from "#local/sample-data.js";
+import { localPaths, readLocalSettings } from "#local/settings.js";
+import { LocalStack } from "#local/stack.js";
+import { localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 
 const settings = readLocalSettings({
   ...process.env,

@@ -8,13 +8,13 @@ import { DescribeStepCommand, EMRClient, ListStepsCommand, RunJobFlowCommand } f
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { S3Event } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { runDependencies } from "../../functions/commons/run-adapters.js";
-import { type FileItem, fileIdOf, listFiles, readLock } from "../../functions/commons/run-ledger.js";
-import type { RunLedgerStore } from "../../functions/commons/run-ledger-store.js";
-import { createIngestHandler } from "../../functions/ingest/ingest-handler.js";
-import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
+import { runConfigSchema } from "#commons/feature-job-config.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { runDependencies } from "#commons/run-adapters.js";
+import { type FileItem, fileIdOf, listFiles, readLock } from "#commons/run-ledger.js";
+import type { RunLedgerStore } from "#commons/run-ledger-store.js";
+import { createIngestHandler } from "#functions/ingest/ingest-handler.js";
+import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
 import {
   createRunLedgerTable,
   createTestBuckets,

@@ -6,8 +6,8 @@ import { randomBytes } from "node:crypto";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
-import { runLedgerTableDefinition } from "../../functions/commons/run-ledger-table.js";
-import { lambdaContext as localLambdaContext } from "../../local/lambda-context.js";
+import { runLedgerTableDefinition } from "#commons/run-ledger-table.js";
+import { lambdaContext as localLambdaContext } from "#local/lambda-context.js";
 
 export const MOTO_URL = `http://127.0.0.1:${process.env.MOTO_PORT ?? "5055"}`;
 const MOTO_SCRIPT = "scripts/moto.sh";

@@ -18,16 +18,16 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { S3Event } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunConfig, runConfigSchema } from "../../functions/commons/feature-job-config.js";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { runDependencies } from "../../functions/commons/run-adapters.js";
-import { listFiles, readLock, readRun } from "../../functions/commons/run-ledger.js";
-import { DynamoDbRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
-import { createIngestHandler } from "../../functions/ingest/ingest-handler.js";
-import type { IngestOutcome } from "../../functions/ingest/ingest-raw-files.js";
-import { runEventSchema } from "../../functions/run-events/run-events.js";
-import { createRunEventsHandler } from "../../functions/run-events/run-events-handler.js";
-import { createRunEventsRoute, publishStepStatus } from "../../local/run-events.js";
+import { type RunConfig, runConfigSchema } from "#commons/feature-job-config.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { runDependencies } from "#commons/run-adapters.js";
+import { listFiles, readLock, readRun } from "#commons/run-ledger.js";
+import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
+import { createIngestHandler } from "#functions/ingest/ingest-handler.js";
+import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
+import { runEventSchema } from "#functions/run-events/run-events.js";
+import { createRunEventsHandler } from "#functions/run-events/run-events-handler.js";
+import { createRunEventsRoute, publishStepStatus } from "#local/run-events.js";
 import {
   createRunLedgerTable,
   createTestBuckets,

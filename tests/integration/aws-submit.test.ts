@@ -11,12 +11,12 @@ import {
 } from "@aws-sdk/client-emr";
 import { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
-import { runDependencies } from "../../functions/commons/run-adapters.js";
-import { readRun } from "../../functions/commons/run-ledger.js";
-import type { RunLedgerStore } from "../../functions/commons/run-ledger-store.js";
-import { createSubmitHandler } from "../../functions/submit/submit-handler.js";
-import type { JobStarted, TrainingSetStarted } from "../../functions/submit/submit-job.js";
+import { runConfigSchema } from "#commons/feature-job-config.js";
+import { runDependencies } from "#commons/run-adapters.js";
+import { readRun } from "#commons/run-ledger.js";
+import type { RunLedgerStore } from "#commons/run-ledger-store.js";
+import { createSubmitHandler } from "#functions/submit/submit-handler.js";
+import type { JobStarted, TrainingSetStarted } from "#functions/submit/submit-job.js";
 import {
   createRunLedgerTable,
   createTestBuckets,

@@ -10,18 +10,11 @@ import { join } from "node:path";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import {
-  type EnergyFeatures,
-  FeatureStoreClient,
-  FeatureStoreError,
-} from "../../clients/typescript/src/index.js";
-import { createKeyspaceCql, createTableCql } from "../../functions/commons/online-schema.js";
-import { type HttpHandler, LocalHttpApi } from "../../local/http-adapter.js";
-import { IamVerifier, LOCAL_IAM_CREDENTIALS } from "../../local/iam-auth.js";
-import {
-  localCassandraAuthEnv,
-  localCassandraAuthProvider,
-} from "../../scripts/cassandra/local-credentials.js";
+import { type EnergyFeatures, FeatureStoreClient, FeatureStoreError } from "#clients/typescript/src/index.js";
+import { createKeyspaceCql, createTableCql } from "#commons/online-schema.js";
+import { type HttpHandler, LocalHttpApi } from "#local/http-adapter.js";
+import { IamVerifier, LOCAL_IAM_CREDENTIALS } from "#local/iam-auth.js";
+import { localCassandraAuthEnv, localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 import { insertOnlineRows } from "../fixtures/online-rows.js";
 import { TcpFaultProxy } from "../fixtures/tcp-fault-proxy.js";
@@ -129,7 +122,7 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: "true",
   });
   vi.resetModules();
-  serving = (await import("../../functions/get-features/handler.js")) as unknown as HandlerModule;
+  serving = (await import("#functions/get-features/handler.js")) as unknown as HandlerModule;
   expect(await serving.connected).toBe(true);
 
   api = new LocalHttpApi(

@@ -6,12 +6,9 @@
 import type { APIGatewayProxyResultV2 } from "aws-lambda";
 import { Client, types } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createKeyspaceCql, createTableCql } from "../../functions/commons/online-schema.js";
-import { buildOpenApiDocument } from "../../functions/get-features/openapi.js";
-import {
-  localCassandraAuthEnv,
-  localCassandraAuthProvider,
-} from "../../scripts/cassandra/local-credentials.js";
+import { createKeyspaceCql, createTableCql } from "#commons/online-schema.js";
+import { buildOpenApiDocument } from "#functions/get-features/openapi.js";
+import { localCassandraAuthEnv, localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 import { type FeatureCall, httpEvent, lambdaContext, viewsEvent } from "../fixtures/api-gateway-events.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 import { insertOnlineRows } from "../fixtures/online-rows.js";
@@ -57,7 +54,7 @@ async function coldStart(port: number, env: Record<string, string> = {}): Promis
     ...env,
   });
   vi.resetModules();
-  return (await import("../../functions/get-features/handler.js")) as unknown as HandlerModule;
+  return (await import("#functions/get-features/handler.js")) as unknown as HandlerModule;
 }
 
 async function get(module: HandlerModule, call: FeatureCall) {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   localCassandraAuthProvider,
   localCassandraCredentials,
-} from "../../scripts/cassandra/local-credentials.js";
+} from "#scripts/cassandra/local-credentials.js";
 
 const KEYSPACE = "feature_store_it_guardrails";
 const CASSANDRA_PORT = Number(process.env.CASSANDRA_PORT ?? 9042);

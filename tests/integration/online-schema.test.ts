@@ -9,14 +9,14 @@ import { join } from "node:path";
 import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { type FeatureView, loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { onlineColumns } from "../../functions/commons/online-schema.js";
-import { localCassandraAuthProvider } from "../../scripts/cassandra/local-credentials.js";
+import { type FeatureView, loadFeatureViews } from "#commons/feature-view.js";
+import { onlineColumns } from "#commons/online-schema.js";
+import { localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 import {
   applyOnlineSchema,
   IncompatibleOnlineSchemaError,
   liveColumns,
-} from "../../scripts/cassandra/online-schema-migration.js";
+} from "#scripts/cassandra/online-schema-migration.js";
 
 const KEYSPACE = "feature_store_it_schema";
 const CASSANDRA_PORT = Number(process.env.CASSANDRA_PORT ?? 9042);

@@ -11,9 +11,9 @@ import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { onlineColumns, tableLogicalId } from "../../functions/commons/online-schema.js";
-import { localCassandraAuthEnv } from "../../scripts/cassandra/local-credentials.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { onlineColumns, tableLogicalId } from "#commons/online-schema.js";
+import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
 
 const run = promisify(execFile);
 const { RESOURCELESS_ACTIONS, LEDGER_READ_ACTIONS, LEDGER_WRITE_ACTIONS } = createRequire(

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import JSZip from "jszip";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { compiledViewJson } from "../../functions/commons/compiled-view.js";
-import { loadFeatureViewFile } from "../../functions/commons/feature-view.js";
-import { ARTIFACT_KEYS } from "../../functions/commons/jobs/artifacts.js";
+import { compiledViewJson } from "#commons/compiled-view.js";
+import { loadFeatureViewFile } from "#commons/feature-view.js";
+import { ARTIFACT_KEYS } from "#commons/jobs/artifacts.js";
 
 interface Selection {
   uploads: Array<{ path?: string; body?: string; key: string }>;

@@ -5,8 +5,8 @@
 import { gzipSync } from "node:zlib";
 import JSZip from "jszip";
 import { describe, expect, it } from "vitest";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { checkFileHead, HEAD_BYTES } from "../../functions/ingest/check-raw-file.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { checkFileHead, HEAD_BYTES } from "#functions/ingest/check-raw-file.js";
 
 function energyView() {
   const view = loadFeatureViews("resources/feature-views").get("energy");

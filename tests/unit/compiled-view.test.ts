@@ -11,10 +11,10 @@ import {
   compileFeatureView,
   KEYSPACE_PLACEHOLDER,
   writeCompiledViews,
-} from "../../functions/commons/compiled-view.js";
-import { parseFeatureView } from "../../functions/commons/feature-view.js";
-import { IDENTIFIER_PATTERN, RUN_ID_PATTERN } from "../../functions/commons/identifiers.js";
-import { createKeyspaceCql, createTableCql, onlineColumns } from "../../functions/commons/online-schema.js";
+} from "#commons/compiled-view.js";
+import { parseFeatureView } from "#commons/feature-view.js";
+import { IDENTIFIER_PATTERN, RUN_ID_PATTERN } from "#commons/identifiers.js";
+import { createKeyspaceCql, createTableCql, onlineColumns } from "#commons/online-schema.js";
 import { fixtureView, fixtureViews } from "../fixtures/feature-views.js";
 
 describe("compileFeatureView", () => {

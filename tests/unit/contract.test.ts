@@ -11,10 +11,10 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { StoreUnavailableError } from "../../functions/commons/errors.js";
-import { FeatureReader } from "../../functions/get-features/feature-reader.js";
-import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import { buildOpenApiDocument } from "../../functions/get-features/openapi.js";
+import { StoreUnavailableError } from "#commons/errors.js";
+import { FeatureReader } from "#functions/get-features/feature-reader.js";
+import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";
+import { buildOpenApiDocument } from "#functions/get-features/openapi.js";
 import {
   CLIENT_TYPES_FILE,
   OPENAPI_FILE,
@@ -22,7 +22,7 @@ import {
   ROOT,
   renderClientTypes,
   renderOpenApi,
-} from "../../scripts/contract.js";
+} from "#scripts/contract.js";
 import { type FeatureCall, httpEvent, lambdaContext, viewsEvent } from "../fixtures/api-gateway-events.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";

@@ -11,7 +11,7 @@ import {
   FeatureViewError,
   loadFeatureViewFile,
   parseFeatureView,
-} from "../../functions/commons/feature-view.js";
+} from "#commons/feature-view.js";
 
 type ViewFile = {
   name: string;

@@ -8,11 +8,11 @@ import {
   cassandraClientOptions,
   onlineStoreConfigSchema,
   toFeatureValue,
-} from "../../functions/commons/cassandra-online-store.js";
-import { ConfigError, readConfig } from "../../functions/commons/config.js";
-import { StoreUnavailableError } from "../../functions/commons/errors.js";
-import { KeyspacesSigV4AuthProvider } from "../../functions/commons/sigv4-auth-provider.js";
-import { getFeaturesConfigSchema } from "../../functions/get-features/get-features-config.js";
+} from "#commons/cassandra-online-store.js";
+import { ConfigError, readConfig } from "#commons/config.js";
+import { StoreUnavailableError } from "#commons/errors.js";
+import { KeyspacesSigV4AuthProvider } from "#commons/sigv4-auth-provider.js";
+import { getFeaturesConfigSchema } from "#functions/get-features/get-features-config.js";
 import { fixtureView } from "../fixtures/feature-views.js";
 
 interface Executed {

@@ -4,9 +4,9 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FeatureReader } from "../../functions/get-features/feature-reader.js";
-import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import type { RequestTelemetryOptions } from "../../functions/get-features/request-telemetry.js";
+import { FeatureReader } from "#functions/get-features/feature-reader.js";
+import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";
+import type { RequestTelemetryOptions } from "#functions/get-features/request-telemetry.js";
 import { type FeatureCall, httpEvent, lambdaContext } from "../fixtures/api-gateway-events.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews } from "../fixtures/feature-views.js";

@@ -3,8 +3,8 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FeatureReader } from "../../functions/get-features/feature-reader.js";
-import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
+import { FeatureReader } from "#functions/get-features/feature-reader.js";
+import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";
 import { type FeatureCall, httpEvent, lambdaContext, viewsEvent } from "../fixtures/api-gateway-events.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyFeatures, energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";

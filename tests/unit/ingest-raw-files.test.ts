@@ -20,21 +20,17 @@ import {
 import type { S3Event } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { reconcileView } from "../../functions/commons/close-runs.js";
-import { START_LEASE_MS } from "../../functions/commons/feature-runs.js";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { fileIdOf, LOCK_SK, listFiles, readLock, viewPk } from "../../functions/commons/run-ledger.js";
+import { reconcileView } from "#commons/close-runs.js";
+import { START_LEASE_MS } from "#commons/feature-runs.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { fileIdOf, LOCK_SK, listFiles, readLock, viewPk } from "#commons/run-ledger.js";
 import {
   checkFileHead,
   decodeS3EventKey,
   parseHeaderLine,
   routeRawKey,
-} from "../../functions/ingest/check-raw-file.js";
-import {
-  IngestFailedError,
-  ingestS3Event,
-  quarantineKeyFor,
-} from "../../functions/ingest/ingest-raw-files.js";
+} from "#functions/ingest/check-raw-file.js";
+import { IngestFailedError, ingestS3Event, quarantineKeyFor } from "#functions/ingest/ingest-raw-files.js";
 import { testRunConfig, testRunDependencies } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");

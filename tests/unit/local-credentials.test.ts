@@ -10,7 +10,7 @@ import {
   localCassandraCredentials,
   localCassandraDir,
   parseCredentials,
-} from "../../scripts/cassandra/local-credentials.js";
+} from "#scripts/cassandra/local-credentials.js";
 
 const dirs: string[] = [];
 function localDirWith(text?: string): string {

@@ -7,9 +7,9 @@ import { request } from "node:http";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FeatureReader } from "../../functions/get-features/feature-reader.js";
-import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import { type HttpHandler, LocalHttpApi } from "../../local/http-adapter.js";
+import { FeatureReader } from "#functions/get-features/feature-reader.js";
+import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";
+import { type HttpHandler, LocalHttpApi } from "#local/http-adapter.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews } from "../fixtures/feature-views.js";
 

@@ -8,16 +8,11 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { Hash } from "@smithy/core/serde";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { FeatureReader } from "../../functions/get-features/feature-reader.js";
-import { createGetFeaturesHandler } from "../../functions/get-features/http-handler.js";
-import { LocalHttpApi } from "../../local/http-adapter.js";
-import {
-  IAM_MESSAGES,
-  IamVerifier,
-  LOCAL_IAM_CREDENTIALS,
-  localRequestSigner,
-} from "../../local/iam-auth.js";
-import { httpGet } from "../../local/read-burst.js";
+import { FeatureReader } from "#functions/get-features/feature-reader.js";
+import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";
+import { LocalHttpApi } from "#local/http-adapter.js";
+import { IAM_MESSAGES, IamVerifier, LOCAL_IAM_CREDENTIALS, localRequestSigner } from "#local/iam-auth.js";
+import { httpGet } from "#local/read-burst.js";
 import { FakeOnlineStore } from "../fixtures/fake-online-store.js";
 import { energyRow, fixtureViews, weatherRow } from "../fixtures/feature-views.js";
 

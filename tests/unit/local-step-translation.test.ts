@@ -2,10 +2,10 @@
 // these tests protect that the translation keeps every job argument but the store locations and
 // the Keyspaces profile, maps every s3:// URI to its local counterpart and refuses unknown ones.
 import { describe, expect, it } from "vitest";
-import { s3JobLocations } from "../../functions/commons/jobs/artifacts.js";
-import { type FeatureJobRun, sparkSubmitArgs } from "../../functions/commons/jobs/feature-job-step.js";
-import { extraSparkOptions } from "../../local/job-runner.js";
-import { StepTranslationError, translateStepArgs } from "../../local/step-translation.js";
+import { s3JobLocations } from "#commons/jobs/artifacts.js";
+import { type FeatureJobRun, sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";
+import { extraSparkOptions } from "#local/job-runner.js";
+import { StepTranslationError, translateStepArgs } from "#local/step-translation.js";
 
 const buckets = { raw: "fs-raw", offline: "fs-offline", artifacts: "fs-artifacts" };
 const ctx = {

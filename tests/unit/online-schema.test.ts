@@ -2,7 +2,7 @@
 // carry exactly the view's features with their types, and a view may add online columns but never
 // drop or retype one (Keyspaces cannot, so the local store must refuse too).
 import { describe, expect, it } from "vitest";
-import { type FeatureView, loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { type FeatureView, loadFeatureViews } from "#commons/feature-view.js";
 import {
   addColumnsCql,
   createKeyspaceCql,
@@ -11,7 +11,7 @@ import {
   type OnlineColumn,
   onlineColumns,
   planOnlineSchemaChange,
-} from "../../functions/commons/online-schema.js";
+} from "#commons/online-schema.js";
 
 const energy = loadFeatureViews("resources/feature-views").get("energy") as FeatureView;
 

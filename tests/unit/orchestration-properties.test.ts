@@ -8,11 +8,11 @@
 // Replay one seed: ORCHESTRATION_SEED=<seed> npx vitest run tests/unit/orchestration-properties.test.ts
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
-import { runConfigSchema } from "../../functions/commons/feature-job-config.js";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { listRuns } from "../../functions/commons/run-ledger.js";
-import { InMemoryRunLedgerStore } from "../../functions/commons/run-ledger-store.js";
-import { parseS3Uri } from "../../functions/commons/s3-object.js";
+import { runConfigSchema } from "#commons/feature-job-config.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { listRuns } from "#commons/run-ledger.js";
+import { InMemoryRunLedgerStore } from "#commons/run-ledger-store.js";
+import { parseS3Uri } from "#commons/s3-object.js";
 import {
   checkOrchestration,
   type SimulatedRawBucket,

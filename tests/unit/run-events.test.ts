@@ -18,10 +18,10 @@ import {
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { RUN_TIMEOUT_GRACE_MINUTES } from "../../functions/commons/close-runs.js";
-import type { RunConfig } from "../../functions/commons/feature-job-config.js";
-import { START_LEASE_MS } from "../../functions/commons/feature-runs.js";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
+import { RUN_TIMEOUT_GRACE_MINUTES } from "#commons/close-runs.js";
+import type { RunConfig } from "#commons/feature-job-config.js";
+import { START_LEASE_MS } from "#commons/feature-runs.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
 import {
   fileSk,
   LOCK_SK,
@@ -31,10 +31,10 @@ import {
   readLock,
   readRun,
   viewPk,
-} from "../../functions/commons/run-ledger.js";
-import { startNextRun } from "../../functions/commons/start-runs.js";
-import { handleRunEvent } from "../../functions/run-events/run-events.js";
-import { status } from "../../functions/status/status.js";
+} from "#commons/run-ledger.js";
+import { startNextRun } from "#commons/start-runs.js";
+import { handleRunEvent } from "#functions/run-events/run-events.js";
+import { status } from "#functions/status/status.js";
 import { testRunConfig, testRunDependencies } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");

@@ -15,8 +15,8 @@ import {
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { snsAlerts } from "../../functions/commons/run-adapters.js";
-import { DynamoDbRunLedgerStore, type LedgerItem } from "../../functions/commons/run-ledger-store.js";
+import { snsAlerts } from "#commons/run-adapters.js";
+import { DynamoDbRunLedgerStore, type LedgerItem } from "#commons/run-ledger-store.js";
 
 const dynamoMock = mockClient(DynamoDBClient);
 const snsMock = mockClient(SNSClient);

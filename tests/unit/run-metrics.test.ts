@@ -3,7 +3,7 @@
 // POWERTOOLS_SERVICE_NAME, the same for every function) and view, one EMF line per metric.
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { powertoolsRunMetrics, RUN_METRICS_NAMESPACE } from "../../functions/commons/run-adapters.js";
+import { powertoolsRunMetrics, RUN_METRICS_NAMESPACE } from "#commons/run-adapters.js";
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -13,7 +13,7 @@ import {
   KeyspacesSigV4AuthProvider,
   MissingCredentialsError,
   signKeyspacesChallenge,
-} from "../../functions/commons/sigv4-auth-provider.js";
+} from "#commons/sigv4-auth-provider.js";
 
 // The plugin ships no types; its files are loaded as they are (CommonJS).
 const require = createRequire(__filename);

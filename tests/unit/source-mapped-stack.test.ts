@@ -8,11 +8,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import {
-  mapErrorStacks,
-  StackMapper,
-  sourceMappedErrorLogger,
-} from "../../functions/commons/source-mapped-stack.js";
+import { mapErrorStacks, StackMapper, sourceMappedErrorLogger } from "#commons/source-mapped-stack.js";
 
 let dir: string;
 let bundle: string;

@@ -6,13 +6,13 @@ import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand, RunJobFlowCommand 
 import { S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { InvalidRequestError } from "../../functions/commons/errors.js";
-import { type RunConfig, runConfigSchema } from "../../functions/commons/feature-job-config.js";
-import { RunInProgressError } from "../../functions/commons/feature-runs.js";
-import { loadFeatureViews } from "../../functions/commons/feature-view.js";
-import { s3TrainingSetLocations } from "../../functions/commons/jobs/artifacts.js";
-import { trainingSetSubmitArgs } from "../../functions/commons/jobs/training-set-step.js";
-import { submitJob } from "../../functions/submit/submit-job.js";
+import { InvalidRequestError } from "#commons/errors.js";
+import { type RunConfig, runConfigSchema } from "#commons/feature-job-config.js";
+import { RunInProgressError } from "#commons/feature-runs.js";
+import { loadFeatureViews } from "#commons/feature-view.js";
+import { s3TrainingSetLocations } from "#commons/jobs/artifacts.js";
+import { trainingSetSubmitArgs } from "#commons/jobs/training-set-step.js";
+import { submitJob } from "#functions/submit/submit-job.js";
 import { testRunDependencies } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FeatureStoreClient } from "../../clients/typescript/src/index.js";
+import { FeatureStoreClient } from "#clients/typescript/src/index.js";
 
 type Script = (request: IncomingMessage, response: ServerResponse) => void;
 

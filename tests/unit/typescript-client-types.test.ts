@@ -8,7 +8,7 @@ import {
   FeatureStoreClient,
   type FeatureVector,
   type GeneratedViews,
-} from "../../clients/typescript/src/index.js";
+} from "#clients/typescript/src/index.js";
 
 const client = new FeatureStoreClient({
   endpoint: "http://127.0.0.1:9",
