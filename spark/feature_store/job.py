@@ -122,7 +122,7 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
     raw_input.check_headers(spark, view, files)
     summary["input_files"] = files
     classified_input = raw_input.classify(raw_input.read_text(spark, view, files), view, clock.today)
-    classified = classified_input.rows
+    classified = classified_input.typed
     try:
         by_reason = {r[raw_input.REASON]: r["count"] for r in classified.groupBy(raw_input.REASON).count().collect()}
         input_rows = sum(by_reason.values())
@@ -132,7 +132,7 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
             input_rows=input_rows, accepted_rows=accepted, rejected_rows=rejected, rejected_by_reason=by_reason
         )
         if rejected:
-            raw_input.rejected_rows(classified, view).repartition(1).write.mode("overwrite").option(
+            raw_input.rejected_rows(classified_input.rows, view).repartition(1).write.mode("overwrite").option(
                 "header", "true"
             ).csv(args.rejects_uri)
             summary["rejects_uri"] = args.rejects_uri

@@ -54,11 +54,13 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class ClassifiedInput:
-    """Every input row with its text fields, typed fields and reject reason (null when accepted).
-    `cached` is the per-row classification the rows are derived from, persisted so the raw files are
-    parsed once; release it with `release()` when done."""
+    """`rows`: every input row with its text fields, typed fields and reject reason (null when accepted),
+    read from the files again when used; `typed`: the same rows without the text, from `cached` (the
+    per-row verdicts, persisted: the files are parsed once for counting and computing). Release the cache
+    with `release()` when done."""
 
     rows: DataFrame
+    typed: DataFrame
     cached: DataFrame
 
     def release(self) -> None:
@@ -204,28 +206,39 @@ def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedIn
         F.element_at(reasons, F.col("_check") + 1).alias(REASON),
         F.element_at(details, F.col("_check") + 1).alias(DETAIL),
     )
-    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
-    cached = classified
+    # Cached: the typed fields and the verdict, not the text (a third of the size, and most of the cost
+    # of caching). The text is read again only to write rejected rows out, which most runs have none of.
+    cached = classified.select(
+        F.col(entity), *(_typed(name) for name in typed_names), F.col(REASON), F.col(DETAIL)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     # Duplicates among otherwise valid rows: every copy is rejected, none is picked arbitrarily. Only the
     # keys are shuffled (a partial count per key); the rows meet the usually tiny set of duplicated keys in
     # a join that adaptive execution turns into a broadcast.
     key = [F.col(entity), F.col(f"_typed_{date}")]
     duplicated = (
-        classified.where(F.col(REASON).isNull())
+        cached.where(F.col(REASON).isNull())
         .groupBy(*key)
         .agg(F.count(F.lit(1)).alias("_copies"))
         .where(F.col("_copies") > 1)
     )
-    classified = classified.join(duplicated, [entity, f"_typed_{date}"], "left")
+    return ClassifiedInput(
+        rows=_with_duplicates(classified, duplicated, view),
+        typed=_with_duplicates(cached, duplicated, view),
+        cached=cached,
+    )
+
+
+def _with_duplicates(classified: DataFrame, duplicated: DataFrame, view: FeatureView) -> DataFrame:
+    entity, date = view.entity_column, view.event_date_column
+    joined = classified.join(duplicated, [entity, f"_typed_{date}"], "left")
     is_duplicate = F.col(REASON).isNull() & F.col("_copies").isNotNull()
-    classified = classified.select(
-        *(F.col(c) for c in classified.columns if c not in (REASON, DETAIL, "_copies")),
+    return joined.select(
+        *(F.col(c) for c in classified.columns if c not in (REASON, DETAIL)),
         F.when(is_duplicate, F.lit(DUPLICATE_KEY)).otherwise(F.col(REASON)).alias(REASON),
         F.when(is_duplicate, F.concat(F.col("_copies").cast("string"), F.lit(" rows for this key")))
         .otherwise(F.col(DETAIL))
         .alias(DETAIL),
     )
-    return ClassifiedInput(rows=classified, cached=cached)
 
 
 def accepted_rows(classified: DataFrame, view: FeatureView) -> DataFrame:
