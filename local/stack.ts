@@ -6,13 +6,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, join } from "node:path";
 import { CreateTableCommand, ResourceInUseException } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { Client } from "cassandra-driver";
 import { writeCompiledViews } from "#commons/compiled-view.js";
 import { loadFeatureViews } from "#commons/feature-view.js";
 import { type FileItem, readFile } from "#commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { runLedgerTableDefinition } from "#commons/run-ledger-table.js";
 import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
-import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
+import { localCassandraAuthEnv, localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
+import { CassandraClock } from "./cassandra-clock.js";
 import { CassandraEngine, MotoEngine, type Say, sleep } from "./engines.js";
 import { type HttpHandler, LocalHttpApi } from "./http-adapter.js";
 import { IamVerifier } from "./iam-auth.js";
@@ -194,7 +196,26 @@ export class LocalStack {
     this.#undo.push({ name: "ingest poller", run: () => poller.stop() });
 
     // The job reads views compiled, as the deploy uploads them; step translation points here.
-    writeCompiledViews(loadFeatureViews(paths.featureViewsDir).values(), paths.compiledViewsDir);
+    const views = [...loadFeatureViews(paths.featureViewsDir).values()];
+    writeCompiledViews(views, paths.compiledViewsDir);
+
+    // The node's timestamp window follows the wall clock, as Keyspaces' does (cassandra-clock.ts).
+    const clockClient = new Client({
+      contactPoints: ["127.0.0.1"],
+      localDataCenter: settings.CASSANDRA_LOCAL_DC,
+      protocolOptions: { port: settings.CASSANDRA_PORT },
+      authProvider: localCassandraAuthProvider({ ...process.env, FEATURE_STORE_LOCAL_DIR: paths.localDir }),
+    });
+    this.#undo.push({ name: "node clock client", run: () => clockClient.shutdown() });
+    const clock = new CassandraClock(
+      clockClient,
+      { keyspace: settings.KEYSPACE, table: views[0]?.onlineTable ?? "" },
+      (message) => say(`node clock: ${message}`),
+    );
+    if (views.length > 0) {
+      clock.start();
+      this.#undo.push({ name: "node clock", run: async () => clock.stop() });
+    }
     const runner = new JobRunner({
       emr: this.clients.emr,
       s3: this.clients.s3,
@@ -244,7 +265,10 @@ export class LocalStack {
       }).catch((error: unknown) =>
         say(`job runner: publishing the step event failed: ${(error as Error).message}`),
       );
-    runner.on("started", (step: StepRecord) => void publish(step, "RUNNING"));
+    runner.on("started", (step: StepRecord) => {
+      void publish(step, "RUNNING");
+      if (views.length > 0) void clock.tick().catch(() => {}); // the minute's tick warns when this fails too
+    });
     runner.on(
       "finished",
       (step: StepRecord) => void publish(step, step.state === "COMPLETED" ? "COMPLETED" : "FAILED"),

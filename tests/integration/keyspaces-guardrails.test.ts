@@ -9,6 +9,7 @@
 // Runs against the node of CASSANDRA_PORT in its own keyspace, as the project role.
 import { auth, Client, errors, types } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CassandraClock, CLOCK_ENTITY_ID } from "#local/cassandra-clock.js";
 import {
   localCassandraAuthProvider,
   localCassandraCredentials,
@@ -186,4 +187,29 @@ describe("value size: Keyspaces rows are at most 1 MB", () => {
     });
     expect((stored.first()?.get("payload") as Buffer | undefined)?.length).toBe(512 * 1024);
   });
+});
+
+describe("the node's clock: its timestamp window follows the wall clock, as Keyspaces' does", () => {
+  // Cassandra measures the window from the last timestamp it generated itself, which every client here
+  // leaves behind by sending its own (docs/AWS_CONTRACTS.md G7); the local stack ticks it.
+  const AHEAD = 4n * BigInt(MICROS_PER_MINUTE) + 55_000_000n; // 4 min 55 s: inside a fresh 5-minute window
+
+  it("refuses a stamp Keyspaces would take after a quiet spell, and takes it again after a tick", async () => {
+    await app.execute(
+      `CREATE TABLE IF NOT EXISTS ${KEYSPACE}.clock_probe (entity_id text PRIMARY KEY, feature_date date)`,
+    );
+    const clock = new CassandraClock(app, { keyspace: KEYSPACE, table: "clock_probe" });
+    await clock.tick();
+    await new Promise((resolve) => setTimeout(resolve, 11_000)); // nothing generates a server timestamp
+    await expect(insertAt("quiet", nowMicros() + AHEAD)).rejects.toThrow(/maximum_timestamp/);
+
+    await clock.tick();
+    await insertAt("ticked", nowMicros() + AHEAD);
+    expect(await writetimeOf("ticked")).toBeGreaterThan(nowMicros());
+    // The tick itself wrote nothing.
+    const probe = await app.execute(`SELECT entity_id FROM ${KEYSPACE}.clock_probe WHERE entity_id = ?`, [
+      CLOCK_ENTITY_ID,
+    ]);
+    expect(probe.rowLength).toBe(0);
+  }, 30_000);
 });
