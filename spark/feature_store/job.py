@@ -216,7 +216,7 @@ def _repair(spark, at: publish.Publication, selection: repair.RepairSelection, s
         summary["offline"] = {"table_uri": table_uri, "delta_version": None, "rows_deleted": 0, "rows_updated": 0}
         summary["message"] = "the view has no Delta table yet: nothing to repair"
         return
-    version = offline_store.current_version(spark, table_uri)
+    version = offline_store.snapshot_version(spark, table_uri)
     doomed = repair.selected_rows(spark, table_uri, version, view, selection).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         per_entity = doomed.groupBy(entity).agg(F.min(date).alias("first"), F.max(date).alias("last")).collect()

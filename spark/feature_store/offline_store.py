@@ -176,6 +176,18 @@ _FOUND = "_stored"
 _CHANGED = "_changed"
 
 
+def _span(view: FeatureView) -> list[Column]:
+    """Aggregates of a set of table rows for the run summary: rows, entities, dates, first, last."""
+    entity, date = view.entity_column, view.event_date_column
+    return [
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(entity).alias("entities"),
+        F.countDistinct(date).alias("dates"),
+        F.min(date).alias("first"),
+        F.max(date).alias("last"),
+    ]
+
+
 def write_rows(
     spark: SparkSession,
     uri: str,
@@ -219,11 +231,7 @@ def write_rows(
     )
     computed()
     counts = compared.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct(entity).alias("entities"),
-        F.countDistinct(date).alias("dates"),
-        F.min(date).alias("first"),
-        F.max(date).alias("last"),
+        *_span(view),
         F.sum((F.col(_CHANGED) & ~F.col(_FOUND)).cast("long")).alias("inserted"),
         F.sum((F.col(_CHANGED) & F.col(_FOUND)).cast("long")).alias("updated"),
     ).first()
@@ -231,12 +239,9 @@ def write_rows(
     changed = compared.where(F.col(_CHANGED)).select(*columns)
     # For the publish: the newest committed date of each changed entity.
     changes = changed.groupBy(entity).agg(F.max(date).alias("_from")).localCheckpoint(eager=True)
-    if inserted + updated == 0:
-        version = snapshot_version(spark, uri)
-    elif updated == 0:
+    if inserted and not updated:
         changed.write.format("delta").mode("append").save(uri)
-        version = snapshot_version(spark, uri)
-    else:
+    elif updated:
         (
             DeltaTable.forPath(spark, uri)
             .alias("t")
@@ -245,9 +250,8 @@ def write_rows(
             .whenNotMatchedInsert(values={c: F.col(f"s.{c}") for c in columns})
             .execute()
         )
-        version = snapshot_version(spark, uri)
     return WriteResult(
-        version=version,
+        version=snapshot_version(spark, uri),
         rows=int(counts["rows"]),
         inserted=inserted,
         updated=updated,
@@ -269,18 +273,7 @@ def _create_with_rows(
     rows.select(*table_columns(view)).write.format("delta").mode("append").save(uri)
     computed()
     version = snapshot_version(spark, uri)
-    entity, date = view.entity_column, view.event_date_column
-    counts = (
-        read_version(spark, uri, version)
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.countDistinct(entity).alias("entities"),
-            F.countDistinct(date).alias("dates"),
-            F.min(date).alias("first"),
-            F.max(date).alias("last"),
-        )
-        .first()
-    )
+    counts = read_version(spark, uri, version).agg(*_span(view)).first()
     return WriteResult(
         version=version,
         rows=int(counts["rows"]),
@@ -339,10 +332,6 @@ def snapshot_version(spark: SparkSession, uri: str) -> int:
     jvm = spark._jvm  # noqa: SLF001 - py4j gateway to Delta's log handle
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)  # noqa: SLF001
     return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())
-
-
-def current_version(spark: SparkSession, uri: str) -> int:
-    return snapshot_version(spark, uri)
 
 
 def read_version(spark: SparkSession, uri: str, version: int) -> DataFrame:

@@ -42,7 +42,7 @@ def finish_pending(
     Delta version. None when the online store is already up to date."""
     if not offline_store.table_exists(spark, at.table_uri):
         return None
-    version = offline_store.current_version(spark, at.table_uri)
+    version = offline_store.snapshot_version(spark, at.table_uri)
     previous = publish_log.read(spark, at.log_uri)
     if previous is not None and previous.delta_version >= version:
         return None
