@@ -158,10 +158,20 @@ def expand_arguments_manifest(argv: list[str], read_text: Callable[[str], str]) 
     """The argument list with `--arguments-manifest <uri>` replaced by the lists it holds, as repeated flags,
     so parse_args checks them exactly as listed ones. `read_text` reads the object (storage.read_text on the
     job's session: s3:// on EMR). A manifest of the wrong shape for the mode is a ValueError naming it."""
-    at = argv.index("--arguments-manifest")
-    uri = argv[at + 1]
-    rest = argv[:at] + argv[at + 2 :]
-    mode = argv[argv.index("--mode") + 1] if "--mode" in argv else None
+    given = parse_args(argv)
+    uri, mode = given.arguments_manifest, given.mode
+    if uri is None:
+        return list(argv)
+    # Both spellings argparse takes: "--arguments-manifest <uri>" and "--arguments-manifest=<uri>".
+    rest: list[str] = []
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--arguments-manifest" and i + 1 < len(argv):
+            skip = True
+        elif not arg.startswith("--arguments-manifest="):
+            rest.append(arg)
     wanted = "repair_entities" if mode == "repair" else "inputs"
     try:
         body = json.loads(read_text(uri))

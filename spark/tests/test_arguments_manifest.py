@@ -37,6 +37,9 @@ def test_a_500_file_manifest_gives_the_run_its_inputs_in_order(spark, tmp_path):
     assert args.arguments_manifest is None
     assert args.mode == "full"
     assert args.rejects_uri == "x"
+    # argparse's other spelling of the flag works the same.
+    joined = [*BASE, "--mode", "full", "--rejects-uri", "x", f"--arguments-manifest={manifest}"]
+    assert job.parse_args(expand_arguments_manifest(joined, lambda uri: storage.read_text(spark, uri))) == args
 
 
 def test_a_repair_manifest_gives_the_entities_and_keeps_the_listed_days(spark, tmp_path):
@@ -61,7 +64,8 @@ def test_a_repair_manifest_gives_the_entities_and_keeps_the_listed_days(spark, t
 )
 def test_a_malformed_manifest_is_refused_naming_it(spark, tmp_path, mode, body, message):
     manifest = write_manifest(tmp_path, body)
-    argv = [*BASE, "--mode", mode, "--arguments-manifest", manifest]
+    rejects = ["--rejects-uri", "x"] if mode == "full" else []
+    argv = [*BASE, "--mode", mode, *rejects, "--arguments-manifest", manifest]
     with pytest.raises(ValueError, match=message) as refused:
         expand_arguments_manifest(argv, lambda uri: storage.read_text(spark, uri))
     assert manifest in str(refused.value)
