@@ -3,7 +3,7 @@
 // the pipeline's own (S3, SQS and EMR on its own port, a child process with its own pid file).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Client } from "cassandra-driver";
 import { loadFeatureViews } from "#commons/feature-view.js";
 import { localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
@@ -133,16 +133,21 @@ export class MotoEngine {
         `port ${this.port} already answers HTTP; another process holds it (set LOCAL_MOTO_PORT to a free port)`,
       );
     }
-    if (!existsSync(this.paths.motoServer)) {
-      throw new Error(`${this.paths.motoServer} is missing; run scripts/setup.sh`);
+    if (!existsSync(join(dirname(this.paths.venvPython), "moto_server"))) {
+      throw new Error(`moto is not installed in ${dirname(this.paths.venvPython)}; run scripts/setup.sh`);
     }
     const log = openSync(this.#logFile, "w");
     // Own process group (detached): a terminal Ctrl-C reaches only the orchestrator, which then
     // stops this server itself, in order.
-    const child = spawn(this.paths.motoServer, ["-H", "127.0.0.1", "-p", String(this.port)], {
-      detached: true,
-      stdio: ["ignore", log, log],
-    });
+    // Through scripts/moto_server.py: moto with S3 events in the shape S3 sends (versionId).
+    const child = spawn(
+      this.paths.venvPython,
+      [this.paths.motoServer, "-H", "127.0.0.1", "-p", String(this.port)],
+      {
+        detached: true,
+        stdio: ["ignore", log, log],
+      },
+    );
     closeSync(log);
     this.#child = child;
     writeFileSync(this.#pidFile, `${child.pid}\n`);
@@ -180,7 +185,7 @@ export class MotoEngine {
 function isMotoOnPort(pid: number, port: number): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return cmdline.some((part) => part.endsWith("moto_server")) && cmdline.includes(String(port));
+    return cmdline.some((part) => /moto_server(\.py)?$/.test(part)) && cmdline.includes(String(port));
   } catch {
     return false;
   }

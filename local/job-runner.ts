@@ -7,10 +7,40 @@ import { EventEmitter } from "node:events";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { DescribeStepCommand, type EMRClient, ListStepsCommand } from "@aws-sdk/client-emr";
+import {
+  DescribeStepCommand,
+  type EMRClient,
+  type HadoopStepConfig,
+  ListStepsCommand,
+} from "@aws-sdk/client-emr";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { EMR_STEP_MAX_CHARACTERS, hadoopJarStepCharacters } from "#commons/jobs/spark-submit-step.js";
 import { signalGroup, sleep, terminateGroup } from "./engines.js";
-import { type LocalStepCommand, type StepTranslationContext, translateStepArgs } from "./step-translation.js";
+import {
+  type LocalStepCommand,
+  type StepTranslationContext,
+  translateArgumentsManifest,
+  translateStepArgs,
+} from "./step-translation.js";
+
+/**
+ * Why EMR would have refused this step, or undefined. AddJobFlowSteps refuses a step whose
+ * HadoopJarStep strings total more than 10,240 characters (docs/AWS_CONTRACTS.md E10); moto accepts
+ * any, so the runner fails such a step instead of running it, and the suites fail where EMR would.
+ */
+export function emrStepRefusal(config: HadoopStepConfig | undefined): string | undefined {
+  const characters = hadoopJarStepCharacters({
+    Jar: config?.Jar,
+    MainClass: config?.MainClass,
+    Args: config?.Args,
+    Properties: Object.entries(config?.Properties ?? {}).map(([Key, Value]) => ({ Key, Value })),
+  });
+  if (characters <= EMR_STEP_MAX_CHARACTERS) return undefined;
+  return (
+    `EMR refuses this step: its HadoopJarStep strings total ${characters} characters, more than ` +
+    `${EMR_STEP_MAX_CHARACTERS} (AddJobFlowSteps; docs/AWS_CONTRACTS.md E10)`
+  );
+}
 
 export type StepState = "PENDING" | "RUNNING" | "COMPLETED" | "FAILED";
 
@@ -157,11 +187,29 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       command = translateStepArgs(args, this.options.translation);
       step.runId = command.runId;
       step.view = command.view;
-      step.inputs = command.downloads.map((d) => `s3://${d.from.bucket}/${d.from.key}`);
+      const refusal = emrStepRefusal(described.Step?.Config);
+      if (refusal) throw new Error(refusal);
+      const downloads = [...command.downloads];
+      if (command.argumentsManifest) {
+        const { from, to } = command.argumentsManifest;
+        const object = await this.options.s3.send(
+          new GetObjectCommand({ Bucket: from.bucket, Key: from.key }),
+        );
+        const manifest = translateArgumentsManifest(
+          (await object.Body?.transformToString("utf-8")) ?? "",
+          this.options.translation,
+        );
+        mkdirSync(dirname(to), { recursive: true });
+        writeFileSync(to, manifest.text);
+        downloads.push(...manifest.downloads);
+      }
+      step.runId = command.runId;
+      step.view = command.view;
+      step.inputs = downloads.map((d) => `s3://${d.from.bucket}/${d.from.key}`);
       step.log = join(this.options.logsDir, `job-${command.runId}.log`);
       this.save();
       this.emit("started", step, command);
-      for (const download of command.downloads) await this.download(download.from, download.to);
+      for (const download of downloads) await this.download(download.from, download.to);
       step.exitCode = await this.spark(command, step.log);
       if (command.summary && existsSync(command.summary.local)) {
         const text = readFileSync(command.summary.local, "utf8");

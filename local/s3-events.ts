@@ -10,6 +10,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context, S3Event } from "aws-lambda";
+import { decodeS3EventKey } from "#functions/ingest/check-raw-file.js";
 import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
 import { lambdaContext } from "./lambda-context.js";
 
@@ -90,7 +91,7 @@ export class S3EventPoller {
         await done();
         continue;
       }
-      const keys = body.Records.map((r) => decodeURIComponent(r.s3.object.key.replace(/\+/g, " ")));
+      const keys = body.Records.map((r) => decodeS3EventKey(r.s3.object.key));
       try {
         const outcomes = await this.handler(
           body,

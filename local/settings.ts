@@ -49,6 +49,7 @@ export interface LocalPaths {
   readonly logsDir: string;
   readonly dataDir: string;
   readonly venvPython: string;
+  /** moto launched with S3 events in the shape S3 sends (run with venvPython). */
   readonly motoServer: string;
   readonly featureViewsDir: string;
   /** The views compiled for the job (functions/commons/compiled-view.ts), as the deploy ships them. */
@@ -73,7 +74,7 @@ export function localPaths(settings: LocalSettings, pipelineName = "pipeline"): 
     logsDir: join(pipelineDir, "logs"),
     dataDir: join(pipelineDir, "data"),
     venvPython: join(localDir, "venv/bin/python"),
-    motoServer: join(localDir, "venv/bin/moto_server"),
+    motoServer: join(ROOT, "scripts/moto_server.py"),
     featureViewsDir: join(ROOT, "resources/feature-views"),
     compiledViewsDir: join(localDir, "compiled-views"),
     stackFile: join(pipelineDir, "stack.json"),

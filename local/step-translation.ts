@@ -37,6 +37,11 @@ export interface LocalStepCommand {
   readonly downloads: ReadonlyArray<{ readonly from: S3Location; readonly to: string }>;
   /** The run summary: where the job writes it here, and where the real job would have put it. */
   readonly summary: { readonly local: string; readonly s3: S3Location } | undefined;
+  /**
+   * The step's arguments manifest (docs/SPARK_JOB.md): the runner fetches it, translates it with
+   * translateArgumentsManifest and writes the local copy the job's --arguments-manifest names.
+   */
+  readonly argumentsManifest?: { readonly from: S3Location; readonly to: string };
   /** What was dropped or replaced, for the log. */
   readonly notes: readonly string[];
   /** The job's own --timeout-minutes (kept in jobArgs); the runner kills it a minute after that. */
@@ -70,6 +75,32 @@ function artifactPath(key: string, ctx: StepTranslationContext): string | null {
   );
 }
 
+/** A raw input (raw bucket) → where it is downloaded to here. */
+function rawInput(uri: string, ctx: StepTranslationContext): { from: S3Location; to: string } | undefined {
+  const at = parseS3Uri(uri);
+  if (at === undefined || at.bucket !== ctx.buckets.raw) return undefined;
+  if (at.key.split("/").includes("..")) throw new StepTranslationError(`Unsafe key in ${uri}`);
+  return { from: at, to: join(ctx.inputsDir, at.key) };
+}
+
+/**
+ * An arguments manifest as the functions wrote it (s3:// inputs) → the same manifest for this
+ * machine (the downloaded paths) and the downloads; repair entities pass unchanged.
+ */
+export function translateArgumentsManifest(
+  text: string,
+  ctx: StepTranslationContext,
+): { text: string; downloads: Array<{ from: S3Location; to: string }> } {
+  const body = JSON.parse(text) as { inputs?: unknown };
+  if (!Array.isArray(body.inputs)) return { text, downloads: [] };
+  const downloads = body.inputs.map((uri) => {
+    const input = typeof uri === "string" ? rawInput(uri, ctx) : undefined;
+    if (!input) throw new StepTranslationError(`No local counterpart for the manifest input ${String(uri)}`);
+    return input;
+  });
+  return { text: `${JSON.stringify({ ...body, inputs: downloads.map((d) => d.to) })}\n`, downloads };
+}
+
 export function translateStepArgs(args: readonly string[], ctx: StepTranslationContext): LocalStepCommand {
   if (args[0] !== "spark-submit") {
     throw new StepTranslationError(`Not a spark-submit step: ${args.slice(0, 3).join(" ")}`);
@@ -84,11 +115,10 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
     if (at === undefined) throw new StepTranslationError(`Malformed S3 URI ${uri}`);
     if (at.bucket === ctx.buckets.artifacts) return artifactPath(at.key, ctx);
     if (at.bucket === ctx.buckets.offline) return join(ctx.offlineDir, at.key);
-    if (at.bucket === ctx.buckets.raw && as === "input") {
-      if (at.key.split("/").includes("..")) throw new StepTranslationError(`Unsafe key in ${uri}`);
-      const to = join(ctx.inputsDir, at.key);
-      downloads.push({ from: at, to });
-      return to;
+    const input = as === "input" ? rawInput(uri, ctx) : undefined;
+    if (input) {
+      downloads.push(input);
+      return input.to;
     }
     throw new StepTranslationError(`No local counterpart for ${uri} (as ${as})`);
   };
@@ -141,6 +171,7 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
   let runId: string | undefined;
   let view: string | undefined;
   let summary: LocalStepCommand["summary"];
+  let argumentsManifest: LocalStepCommand["argumentsManifest"];
   let timeoutMinutes: number | undefined;
   for (i += 1; i < args.length; i += 2) {
     const name = args[i] as string;
@@ -157,6 +188,17 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
       case "--rejects-uri": {
         const path = local(value, name === "--feature-view" ? "artifact" : "output");
         if (path === null) throw new StepTranslationError(`${name} ${value} has no local counterpart`);
+        jobArgs.push(name, path);
+        break;
+      }
+      case "--arguments-manifest": {
+        // Written by the function that added the step, to moto's offline bucket; the runner copies it
+        // here with the inputs' local paths (translateArgumentsManifest).
+        const path = local(value, "output") as string;
+        const s3 = parseS3Uri(value);
+        if (s3 === undefined)
+          throw new StepTranslationError(`--arguments-manifest ${value} is not an s3:// URI`);
+        argumentsManifest = { from: s3, to: path };
         jobArgs.push(name, path);
         break;
       }
@@ -198,6 +240,7 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
     view,
     downloads,
     summary,
+    ...(argumentsManifest ? { argumentsManifest } : {}),
     notes,
     ...(timeoutMinutes !== undefined && Number.isFinite(timeoutMinutes) ? { timeoutMinutes } : {}),
   };

@@ -116,13 +116,9 @@ async function main(): Promise<number> {
   if (flags["no-wait"]) return 0;
 
   // Follow the file the way an operator would in AWS: its run-ledger item, or its quarantine report.
+  // Ingest files it under the same identity, from S3's event (tests/integration/aws-s3-events.test.ts).
   const runs = new DynamoDbRunLedgerStore(stack.runLedgerTable, dynamodb);
-  const fileId = fileIdOf({
-    bucket: stack.buckets.raw,
-    key,
-    versionId: put.VersionId,
-    eTag: put.ETag?.replaceAll('"', ""),
-  });
+  const fileId = fileIdOf({ bucket: stack.buckets.raw, key, versionId: put.VersionId, eTag: put.ETag });
   const reportKey = `${quarantineKeyFor(key, view.name)}.report.json`;
   const deadline = started + Number(flags.timeout) * 1000;
   let runId: string | undefined;

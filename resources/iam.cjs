@@ -170,6 +170,14 @@ function emrStatements(ctx, views, { watch = false } = {}) {
 function iamResources(ctx, views) {
   const fn = (key) => `${ctx.service}-${ctx.stage}-${key}`;
   const b = (purpose, suffix) => bucketArn(ctx.service, ctx.stage, purpose, suffix);
+  // Whoever starts a feature-job step writes its arguments manifest first when the step's inputs
+  // or repair entities would pass EMR's 10,240 characters (functions/commons/jobs/feature-job-step.ts):
+  // runs/<view>/<runId>/arguments.json in the offline bucket, beside the run's summary. Nothing else.
+  const writeArgumentsManifests = allow(
+    "WriteArgumentsManifests",
+    ["s3:PutObject"],
+    [b("offline", "/runs/*/arguments.json")],
+  );
   const tableArns = [...views.values()].map((v) => keyspacesTableArn(ctx.keyspace, v.onlineTable));
 
   return {
@@ -183,17 +191,20 @@ function iamResources(ctx, views) {
       allow("RecordFailedEvents", ["sqs:SendMessage"], [{ "Fn::GetAtt": [ids.ingestFailedEvents, "Arn"] }]),
       ...ledgerStatements("write"),
       ...emrStatements(ctx, views),
+      writeArgumentsManifests,
     ]),
     [ids.roles.submit]: role("lambda.amazonaws.com", [
       ...lambdaBasics(fn("submit")),
       ...ledgerStatements("write"),
       ...emrStatements(ctx, views),
+      writeArgumentsManifests,
     ]),
     // Closes runs from EMR events, retries, starts the next batch, alerts and reports staleness.
     [ids.roles.runEvents]: role("lambda.amazonaws.com", [
       ...lambdaBasics(fn("runEvents")),
       ...ledgerStatements("write"),
       ...emrStatements(ctx, views, { watch: true }),
+      writeArgumentsManifests,
       // Run summaries (reject counts, Delta version) written by the job.
       allow("ReadRunSummaries", ["s3:GetObject"], [b("offline", "/runs/*")]),
       allow("PublishAlerts", ["sns:Publish"], [{ Ref: ids.alertsTopic }]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local AWS emulator (moto server, from requirements.txt) on 127.0.0.1, speaking the S3 and
-# EMR wire protocols for the integration tests. Its pid and log live in .local/moto.
+# EMR wire protocols for the integration tests, run through scripts/moto_server.py (S3 events in the
+# shape S3 sends them). Its pid and log live in .local/moto.
 #
 #   scripts/moto.sh start | stop | restart | status | url
 #
@@ -29,7 +30,7 @@ start() {
   if answers; then die "moto: port $PORT is taken by another process (set MOTO_PORT)"; fi
   log "moto: starting on $URL (log: .local/moto/moto.log)"
   # setsid: the server outlives this script; its own process group makes stop exact.
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$MOTO/moto.log" 2>&1 < /dev/null &
+  setsid "$VENV/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$MOTO/moto.log" 2>&1 < /dev/null &
   echo $! > "$PID_FILE"
   local waited=0
   until answers; do

@@ -19,6 +19,17 @@ export type Aggregate = (typeof AGGREGATES)[number];
 /** Online-table columns that every view has besides its features. */
 export const RESERVED_COLUMNS = ["entity_id", "feature_date", "updated_at"] as const;
 
+/** The online table's partition key; every other online column is a regular column. */
+export const ONLINE_KEY_COLUMN = "entity_id";
+
+/**
+ * Regular columns Amazon Keyspaces lets one INSERT or UPDATE set: 225, or 166 when the table's TTL
+ * is on (quotas, "Max number of columns in INSERT and UPDATE statements", "225/166":
+ * https://docs.aws.amazon.com/keyspaces/latest/devguide/quotas.html; docs/AWS_CONTRACTS.md K6).
+ * The job publishes a whole online row in one INSERT, so a view's row may not be wider.
+ */
+export const KEYSPACES_MAX_REGULAR_COLUMNS = { ttlOff: 225, ttlOn: 166 } as const;
+
 const identifier = identifierSchema;
 
 /** Days after the job's today (UTC) a row may be dated when a view does not say. */
@@ -191,6 +202,21 @@ export function parseFeatureView(raw: unknown, origin: string): FeatureView {
         windowDays: feature.window_days,
       });
     }
+  }
+
+  // The online row: the key, then feature_date, the features and updated_at (online-schema.ts).
+  const reservedRegular = RESERVED_COLUMNS.filter((c) => c !== ONLINE_KEY_COLUMN);
+  const regularColumns = features.length + reservedRegular.length;
+  const ttlOn = file.online.ttl_days > 0;
+  const maxRegular = ttlOn ? KEYSPACES_MAX_REGULAR_COLUMNS.ttlOn : KEYSPACES_MAX_REGULAR_COLUMNS.ttlOff;
+  if (regularColumns > maxRegular) {
+    fail(
+      `view ${file.name}'s online row has ${regularColumns} regular columns (${features.length} features, ` +
+        `${reservedRegular.join(", ")}); Amazon Keyspaces writes at most ${maxRegular} in one INSERT when ` +
+        `the table's TTL is ${ttlOn ? "on" : "off"} (online.ttl_days ${file.online.ttl_days}; ` +
+        `${ttlOn ? KEYSPACES_MAX_REGULAR_COLUMNS.ttlOff : KEYSPACES_MAX_REGULAR_COLUMNS.ttlOn} when it is ` +
+        `${ttlOn ? "off" : "on"}); split the features into two views`,
+    );
   }
 
   return {

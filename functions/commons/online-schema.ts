@@ -1,6 +1,6 @@
 // Generates the online table of a feature view: CQL for the local Cassandra and the
 // AWS::Cassandra resources for Keyspaces. One wide row per entity holds the latest vector.
-import type { FeatureView, SourceType } from "./feature-view.js";
+import { type FeatureView, ONLINE_KEY_COLUMN, type SourceType } from "./feature-view.js";
 
 const CQL_TYPES: Record<SourceType, string> = {
   double: "double",
@@ -17,7 +17,7 @@ export interface OnlineColumn {
 /** Every column of the view's online table, key first, in a stable order. */
 export function onlineColumns(view: FeatureView): readonly OnlineColumn[] {
   return [
-    { name: "entity_id", cqlType: "text" },
+    { name: ONLINE_KEY_COLUMN, cqlType: "text" },
     { name: "feature_date", cqlType: "date" },
     ...view.features.map((f) => ({ name: f.name, cqlType: CQL_TYPES[f.type] })),
     { name: "updated_at", cqlType: "timestamp" },

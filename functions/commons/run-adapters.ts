@@ -62,16 +62,17 @@ export function runDependencies(
   options: { alertsTopicArn?: string | undefined; metrics?: Metrics } = {},
 ): RunDependencies & { metricsSink: Metrics } {
   const emr = new EMRClient({});
+  const s3 = new S3Client({});
   const metricsSink =
     options.metrics ??
     new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? RUN_METRICS_NAMESPACE });
   return {
     ledger: new DynamoDbRunLedgerStore(config.RUN_LEDGER_TABLE, new DynamoDBClient({})),
     emr,
-    s3: new S3Client({}),
+    s3,
     config,
     views: loadFeatureViews(config.FEATURE_VIEWS_DIR),
-    startStep: (run) => startFeatureJobStep(run, { emr, config }),
+    startStep: (run) => startFeatureJobStep(run, { emr, s3, config }),
     metrics: powertoolsRunMetrics(metricsSink),
     metricsSink,
     ...(options.alertsTopicArn ? { alerts: snsAlerts(options.alertsTopicArn, new SNSClient({})) } : {}),

@@ -93,8 +93,11 @@ export function expiresAt(now: Date): number {
 }
 
 /**
- * The identity of one object version: sha256 of bucket, key and version id (the raw bucket is
- * versioned); the ETag stands in when there is no version id. Same version → same file item.
+ * The identity of one object version, the one definition ingest files it under and an uploader
+ * follows it by: sha256 of bucket, decoded key and version id (the raw bucket is versioned, so S3's
+ * event carries the version id, AWS_CONTRACTS S4); the ETag stands in when there is no version id.
+ * The ETag counts without its quotes: S3 quotes it in a PutObject/HeadObject response and not in an
+ * event. Same version → same file item, whichever of the two it was computed from.
  */
 export function fileIdOf(file: {
   bucket: string;
@@ -106,7 +109,7 @@ export function fileIdOf(file: {
     file.bucket,
     file.key,
     file.versionId ?? "",
-    file.versionId ? "" : (file.eTag ?? ""),
+    file.versionId ? "" : (file.eTag ?? "").replaceAll('"', ""),
   ].join("\n");
   return createHash("sha256").update(identity).digest("hex");
 }

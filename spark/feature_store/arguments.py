@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import online_store, repair
@@ -29,6 +31,8 @@ class JobArgs:
     max_reject_share: float = 0.01
     timeout_minutes: float | None = None
     repair: repair.RepairSelection | None = None  # mode repair only
+    # Set only before expand_arguments_manifest: the lists (inputs, repair entities) are in this object.
+    arguments_manifest: str | None = None
 
 
 def parse_args(argv: list[str]) -> JobArgs:
@@ -46,6 +50,10 @@ def parse_args(argv: list[str]) -> JobArgs:
     )
     parser.add_argument("--repair-from", help="mode repair: first day to remove, yyyy-MM-dd (inclusive)")
     parser.add_argument("--repair-to", help="mode repair: last day to remove, yyyy-MM-dd (inclusive)")
+    parser.add_argument(
+        "--arguments-manifest",
+        help="JSON object with the inputs or repair entities, when listing them would pass EMR's step limit",
+    )
     parser.add_argument("--summary-uri", required=True)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--keyspace", default="feature_store")
@@ -86,6 +94,7 @@ def parse_args(argv: list[str]) -> JobArgs:
         max_reject_share=ns.max_reject_share,
         timeout_minutes=ns.timeout_minutes,
         repair=selection,
+        arguments_manifest=ns.arguments_manifest,
     )
 
 
@@ -100,8 +109,11 @@ def _repair_selection(parser: argparse.ArgumentParser, ns: argparse.Namespace) -
         )
         if value is not None
     ]
+    manifest = ns.arguments_manifest is not None
+    if manifest and (ns.inputs or ns.repair_entities):
+        parser.error("give the inputs or repair entities listed or in --arguments-manifest, not both")
     if ns.mode in INPUT_MODES:
-        if not ns.inputs:
+        if not ns.inputs and not manifest:
             parser.error(f"--input is required with --mode {ns.mode}")
         if ns.rejects_uri is None:
             parser.error(f"--rejects-uri is required with --mode {ns.mode}")
@@ -112,7 +124,7 @@ def _repair_selection(parser: argparse.ArgumentParser, ns: argparse.Namespace) -
         parser.error("--mode repair reads no input: remove --input")
     if ns.rejects_uri is not None:
         parser.error("--mode repair rejects no rows: remove --rejects-uri")
-    if not ns.repair_entities and ns.repair_from is None and ns.repair_to is None:
+    if not ns.repair_entities and not manifest and ns.repair_from is None and ns.repair_to is None:
         parser.error("--mode repair needs --repair-entity and/or --repair-from with --repair-to")
     if (ns.repair_from is None) != (ns.repair_to is None):
         parser.error("--repair-from and --repair-to go together (a closed date range)")
@@ -135,3 +147,45 @@ def _day(parser: argparse.ArgumentParser, flag: str, value: str | None) -> dt.da
         return dt.date.fromisoformat(value)
     except ValueError:
         parser.error(f"{flag} {value!r} is not a day in the form yyyy-MM-dd")
+
+
+# The manifest's keys and the flag each stands for (the TypeScript side: argumentsManifestOf in
+# functions/commons/jobs/feature-job-step.ts).
+_MANIFEST_LISTS = {"inputs": "--input", "repair_entities": "--repair-entity"}
+
+
+def expand_arguments_manifest(argv: list[str], read_text: Callable[[str], str]) -> list[str]:
+    """The argument list with `--arguments-manifest <uri>` replaced by the lists it holds, as repeated flags,
+    so parse_args checks them exactly as listed ones. `read_text` reads the object (storage.read_text on the
+    job's session: s3:// on EMR). A manifest of the wrong shape for the mode is a ValueError naming it."""
+    given = parse_args(argv)
+    uri, mode = given.arguments_manifest, given.mode
+    if uri is None:
+        return list(argv)
+    # Both spellings argparse takes: "--arguments-manifest <uri>" and "--arguments-manifest=<uri>".
+    rest: list[str] = []
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg == "--arguments-manifest" and i + 1 < len(argv):
+            skip = True
+        elif not arg.startswith("--arguments-manifest="):
+            rest.append(arg)
+    wanted = "repair_entities" if mode == "repair" else "inputs"
+    try:
+        body = json.loads(read_text(uri))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"arguments manifest {uri} is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise ValueError(f"arguments manifest {uri} must be a JSON object")
+    unknown = sorted(set(body) - set(_MANIFEST_LISTS))
+    if unknown:
+        raise ValueError(f"arguments manifest {uri} has unknown key(s) {', '.join(unknown)}")
+    if set(body) != {wanted}:
+        raise ValueError(f"arguments manifest {uri}: --mode {mode} needs {wanted} and nothing else")
+    values = body[wanted]
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        raise ValueError(f"arguments manifest {uri}: {wanted} must be a non-empty list of non-empty strings")
+    flag = _MANIFEST_LISTS[wanted]
+    return [*rest, *(item for value in values for item in (flag, value))]

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from . import offline_store, online_store, publish, publish_log, raw_input, repair, storage
-from .arguments import JobArgs, parse_args
+from .arguments import JobArgs, expand_arguments_manifest, parse_args
 from .feature_view import FeatureView, parse_compiled_view
 from .features import compute_features, features_around_new_rows
 from .session import SessionSettings, build_spark_session
@@ -278,12 +278,17 @@ def write_summary(spark: SparkSession, uri: str, summary: dict) -> None:
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     spark = spark or build_spark_session(SessionSettings(app_name=f"feature-job-{args.view}-{args.run_id}"))
     started = time.monotonic()
     summary: dict = {}
     deadline = _start_deadline(spark, args, summary, started)
     try:
+        if args.arguments_manifest is not None:
+            # The step could not list them (EMR's 10,240 characters): read them, then check them as listed.
+            summary["arguments_manifest"] = args.arguments_manifest
+            args = parse_args(expand_arguments_manifest(argv, lambda uri: storage.read_text(spark, uri)))
         run(spark, args, summary)
     except (raw_input.InputError, storage.InputNotFoundError, ValueError) as error:
         _fail(spark, args, summary, str(error), started)

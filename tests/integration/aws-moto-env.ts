@@ -3,6 +3,7 @@
 // it through the standard AWS_ENDPOINT_URL_* variables and creates uniquely named buckets.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Context } from "aws-lambda";
@@ -21,9 +22,30 @@ function motoRunning(): boolean {
   }
 }
 
+/**
+ * The running server's command line names scripts/moto_server.py (S3 events with versionId, EMR's
+ * step limit): a moto started by an older scripts/moto.sh would fail these suites in confusing ways.
+ */
+function motoIsOurs(): boolean {
+  const localDir = process.env.FEATURE_STORE_LOCAL_DIR ?? ".local";
+  try {
+    const pid = readFileSync(`${localDir}/moto/moto.pid`, "utf8").trim();
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("moto_server.py");
+  } catch {
+    return false;
+  }
+}
+
 /** Starts moto if needed; returns a function that stops it again only if this call started it. */
 export function ensureMoto(): () => void {
-  if (motoRunning()) return () => {};
+  if (motoRunning()) {
+    if (!motoIsOurs()) {
+      throw new Error(
+        `the moto at ${MOTO_URL} was not started through scripts/moto_server.py; restart it: scripts/moto.sh restart`,
+      );
+    }
+    return () => {};
+  }
   execFileSync("bash", [MOTO_SCRIPT, "start"], { stdio: "inherit", timeout: 120_000 });
   return () => execFileSync("bash", [MOTO_SCRIPT, "stop"], { stdio: "inherit" });
 }

@@ -4,12 +4,14 @@
 
 import { Logger } from "@aws-lambda-powertools/logger";
 import {
+  AddJobFlowStepsCommand,
   DescribeClusterCommand,
   EMRClient,
   ListClustersCommand,
   ListStepsCommand,
+  RunJobFlowCommand,
 } from "@aws-sdk/client-emr";
-import { S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runConfigSchema } from "#commons/feature-job-config.js";
 import { runDependencies } from "#commons/run-adapters.js";
@@ -31,6 +33,7 @@ let emr: EMRClient;
 let buckets: TestBuckets;
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<JobStarted>;
 let ledger: RunLedgerStore;
+let configFor: (table: string) => ReturnType<typeof runConfigSchema.parse>;
 
 async function clusterIds(): Promise<string[]> {
   const response = await emr.send(new ListClustersCommand({}));
@@ -42,6 +45,20 @@ beforeAll(async () => {
   pointSdkAtMoto();
   emr = new EMRClient({});
   buckets = await createTestBuckets(new S3Client({}), "submit");
+  configFor = (table) =>
+    runConfigSchema.parse({
+      RAW_BUCKET: buckets.raw,
+      OFFLINE_BUCKET: buckets.offline,
+      ARTIFACTS_BUCKET: buckets.artifacts,
+      KEYSPACE: "feature_store",
+      EMR_CLUSTER_ID: "",
+      EMR_RELEASE_LABEL: "emr-7.10.0",
+      EMR_SERVICE_ROLE: "it-emr-service",
+      EMR_INSTANCE_PROFILE: "it-emr-instance",
+      STACK_NAME: "feature-store-it",
+      FEATURE_VIEWS_DIR: "resources/feature-views",
+      RUN_LEDGER_TABLE: table,
+    });
   const config = runConfigSchema.parse({
     RAW_BUCKET: buckets.raw,
     OFFLINE_BUCKET: buckets.offline,
@@ -188,5 +205,60 @@ describe("submit on moto without a configured cluster", () => {
       ),
     ).rejects.toThrow(/not in the raw bucket/);
     expect(await clusterIds()).toEqual(before);
+  });
+});
+
+// EMR refuses a step whose HadoopJarStep strings total more than 10,240 characters (AWS_CONTRACTS E10);
+// the local moto does too (scripts/moto_server.py), so a step that would be refused on AWS is refused here.
+describe("EMR's 10,240-character step limit on moto", () => {
+  const stepOf = (characters: number) => ({
+    Name: "limit",
+    ActionOnFailure: "CONTINUE" as const,
+    HadoopJarStep: {
+      Jar: "command-runner.jar",
+      Args: ["x".repeat(characters - "command-runner.jar".length)],
+    },
+  });
+
+  it("is enforced by the local emulator, as by EMR: 10,240 characters pass, 10,241 are refused", async () => {
+    const cluster = await emr.send(
+      new RunJobFlowCommand({
+        Name: "it-limit",
+        ReleaseLabel: "emr-7.10.0",
+        Instances: { MasterInstanceType: "m6g.xlarge", InstanceCount: 1, KeepJobFlowAliveWhenNoSteps: true },
+        ServiceRole: "it-emr-service",
+        JobFlowRole: "it-emr-instance",
+      }),
+    );
+    const JobFlowId = cluster.JobFlowId ?? "";
+    const added = await emr.send(new AddJobFlowStepsCommand({ JobFlowId, Steps: [stepOf(10_240)] }));
+    expect(added.StepIds).toHaveLength(1);
+    await expect(
+      emr.send(new AddJobFlowStepsCommand({ JobFlowId, Steps: [stepOf(10_241)] })),
+    ).rejects.toThrow(/cannot exceed a total of 10240 characters/);
+  });
+
+  it("starts a 500-file backfill: its step names an arguments manifest that lists every input", async () => {
+    const deps = runDependencies(configFor(await createRunLedgerTable("submit-wide")));
+    const wide = createSubmitHandler(deps, new Logger({ logLevel: "WARN" }));
+    const inputs = Array.from(
+      { length: 500 },
+      (_, i) => `s3://${buckets.raw}/raw/energy/${String(i).padStart(4, "0")}-${"k".repeat(500)}.csv`,
+    );
+    const started = await wide(
+      { view: "energy", inputs, mode: "full", runId: "backfill-500" },
+      lambdaContext("feature-store-it-submit"),
+    );
+    const { Steps } = await emr.send(new ListStepsCommand({ ClusterId: started.clusterId }));
+    const args = Steps?.[0]?.Config?.Args ?? [];
+    const manifestUri = `s3://${buckets.offline}/runs/energy/backfill-500/arguments.json`;
+    expect(args[args.indexOf("--arguments-manifest") + 1]).toBe(manifestUri);
+    expect(args).not.toContain("--input");
+    const manifest = await new S3Client({}).send(
+      new GetObjectCommand({ Bucket: buckets.offline, Key: "runs/energy/backfill-500/arguments.json" }),
+    );
+    expect(JSON.parse((await manifest.Body?.transformToString()) ?? "{}")).toEqual({ inputs });
+    // The ledger keeps the inputs themselves, so a retry writes its own manifest from them.
+    expect(await readRun(deps.ledger, "energy", "backfill-500")).toMatchObject({ state: "running", inputs });
   });
 });

@@ -258,7 +258,7 @@ describe("packaged template", () => {
     }
   });
 
-  it("lets ingest read raw/, write quarantine/ and staging/, and nothing else in S3", () => {
+  it("lets ingest read raw/, write quarantine/, staging/ and runs' arguments manifests, and nothing else in S3", () => {
     const s3 = statements(ci.template.Resources.IngestRole as Json)
       .filter((s) => asList(s.Action).some((a: string) => a.startsWith("s3:")))
       .map((s) => [asList(s.Action).join(","), asList(s.Resource).map(flat).join(",")]);
@@ -274,6 +274,11 @@ describe("packaged template", () => {
       [
         "s3:PutObject",
         "arn:<AWS::Partition>:s3:::feature-store-ci-raw-<AWS::AccountId>-<AWS::Region>/staging/*",
+      ],
+      // A run whose inputs would pass EMR's 10,240 step characters passes them in this manifest.
+      [
+        "s3:PutObject",
+        "arn:<AWS::Partition>:s3:::feature-store-ci-offline-<AWS::AccountId>-<AWS::Region>/runs/*/arguments.json",
       ],
     ]);
   });
@@ -753,7 +758,14 @@ describe("run orchestration in the packaged template", () => {
       ["<EmrServiceRole.Arn>", "<EmrInstanceRole.Arn>"],
       { StringEquals: { "iam:PassedToService": ["elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"] } },
     ];
+    const writeManifests = [
+      "WriteArgumentsManifests",
+      ["s3:PutObject"],
+      [bucket("offline", "/runs/*/arguments.json")],
+      null,
+    ];
     const runEventsCommon = [
+      writeManifests,
       ["ReadRunSummaries", ["s3:GetObject"], [bucket("offline", "/runs/*")], null],
       ["PublishAlerts", ["sns:Publish"], ["<AlertsTopic>"], null],
       ["EncryptAlerts", ["kms:GenerateDataKey*", "kms:Decrypt"], ["<AlertsKey.Arn>"], null],
@@ -828,6 +840,7 @@ describe("run orchestration in the packaged template", () => {
         ["*"],
         null,
       ]);
+      expect(role, roleId).toContainEqual(writeManifests);
       expect(
         role.filter(([, actions]) => (actions as string[]).includes("elasticmapreduce:TerminateJobFlows")),
         roleId,

@@ -12,6 +12,7 @@ import {
   loadFeatureViewFile,
   parseFeatureView,
 } from "#commons/feature-view.js";
+import { onlineColumns } from "#commons/online-schema.js";
 
 type ViewFile = {
   name: string;
@@ -220,5 +221,43 @@ describe("view rules", () => {
     expect(() => loadFeatureViewFile(join(dir, "power.yml"))).toThrow(
       /declares name "energy"; the file must be energy\.yml/,
     );
+  });
+});
+
+// Keyspaces sets at most 225 regular (non-key) columns in one INSERT, 166 when the table's TTL is on
+// (docs/AWS_CONTRACTS.md K6). The online row's regular columns are feature_date, the features and
+// updated_at; entity_id is the partition key. A wider view would load, deploy and fail at every publish.
+describe("columns one online write may set on Keyspaces", () => {
+  /** The energy view with `regular` regular online columns: `regular - 2` features. */
+  const wide = (regular: number, ttlDays: number): ViewFile =>
+    variant((f) => {
+      f.features = Array.from({ length: regular - 2 }, (_, i) => ({
+        name: `energy_sum_${i + 1}d`,
+        aggregate: "sum",
+        source: "energy_sum",
+        window_days: i + 1,
+      }));
+      Object.assign(f.online ?? {}, { ttl_days: ttlDays });
+    });
+
+  it.each([165, 166])("accepts %i regular columns with a TTL", (regular) => {
+    const view = parseFeatureView(wide(regular, 30), "views/energy.yml");
+    // The count the rule uses is the generated table's: every column but the partition key.
+    expect(onlineColumns(view).filter((c) => c.name !== "entity_id")).toHaveLength(regular);
+  });
+
+  it("refuses 167 regular columns with a TTL, naming the view, the count and the limit", () => {
+    expect(refused(wide(167, 30))).toThrow(FeatureViewError);
+    expect(refused(wide(167, 30))).toThrow(
+      /^Invalid feature view views\/energy\.yml: view energy's online row has 167 regular columns \(165 features, feature_date, updated_at\); Amazon Keyspaces writes at most 166 in one INSERT when the table's TTL is on/,
+    );
+  });
+
+  it("allows up to 225 without a TTL and refuses 226", () => {
+    expect(onlineColumns(parseFeatureView(wide(225, 0), "views/energy.yml"))).toHaveLength(226);
+    expect(refused(wide(226, 0))).toThrow(
+      /view energy's online row has 226 regular columns .*at most 225 in one INSERT when the table's TTL is off/,
+    );
+    expect(refused(wide(167, 0))).not.toThrow();
   });
 });

@@ -457,4 +457,11 @@ describe("file identity", () => {
     );
     expect(a).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it("is the same from a PutObject response (quoted ETag) and from S3's event (bare eTag)", () => {
+    const unversioned = { bucket: "fs-raw", key: "raw/energy/a.csv" };
+    expect(fileIdOf({ ...unversioned, eTag: '"9dd4e461268c8034f5c8564e155c67a6"' })).toBe(
+      fileIdOf({ ...unversioned, eTag: "9dd4e461268c8034f5c8564e155c67a6" }),
+    );
+  });
 });

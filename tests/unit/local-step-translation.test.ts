@@ -4,8 +4,12 @@
 import { describe, expect, it } from "vitest";
 import { s3JobLocations } from "#commons/jobs/artifacts.js";
 import { type FeatureJobRun, sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";
-import { extraSparkOptions } from "#local/job-runner.js";
-import { StepTranslationError, translateStepArgs } from "#local/step-translation.js";
+import { emrStepRefusal, extraSparkOptions } from "#local/job-runner.js";
+import {
+  StepTranslationError,
+  translateArgumentsManifest,
+  translateStepArgs,
+} from "#local/step-translation.js";
 
 const buckets = { raw: "fs-raw", offline: "fs-offline", artifacts: "fs-artifacts" };
 const ctx = {
@@ -144,5 +148,61 @@ describe("extraSparkOptions", () => {
       "--conf",
       "spark.executor.memory=8g",
     ]);
+  });
+});
+
+// EMR refuses a step whose HadoopJarStep strings total more than 10,240 characters (AWS_CONTRACTS
+// E10); moto takes any, so the runner refuses it instead, and the local suites fail where EMR would.
+describe("the runner's copy of EMR's step limit", () => {
+  const config = (characters: number) => ({
+    Jar: "command-runner.jar",
+    Args: ["spark-submit", "x".repeat(characters - "command-runner.jar".length - "spark-submit".length)],
+    Properties: {},
+  });
+
+  it("runs a step of exactly 10,240 characters and refuses one of 10,241, naming the count", () => {
+    expect(emrStepRefusal(config(10_240))).toBeUndefined();
+    expect(emrStepRefusal(config(10_241))).toMatch(/10241 characters, more than 10240 .*E10/);
+  });
+
+  it("counts the main class and properties too, as EMR does", () => {
+    expect(emrStepRefusal({ ...config(10_230), MainClass: "m".repeat(10) })).toBeUndefined();
+    expect(emrStepRefusal({ ...config(10_230), Properties: { k: "v".repeat(10) } })).toMatch(/10241/);
+  });
+});
+
+describe("a step passing its inputs through an arguments manifest", () => {
+  const manifestUri = `s3://fs-offline/runs/energy/${run.runId}/arguments.json`;
+  const at = s3JobLocations({ artifactsBucket: "fs-artifacts", offlineBucket: "fs-offline", keyspace: "k" });
+  const translated = translateStepArgs(sparkSubmitArgs(run, at, manifestUri), ctx);
+
+  it("points the job at a local copy of the manifest, fetched from the offline bucket", () => {
+    const local = `/repo/.local/pipeline/offline/runs/energy/${run.runId}/arguments.json`;
+    expect(translated.jobArgs.slice(2, 4)).toEqual(["--mode", "incremental"]);
+    expect(translated.jobArgs[translated.jobArgs.indexOf("--arguments-manifest") + 1]).toBe(local);
+    expect(translated.argumentsManifest).toEqual({
+      from: { bucket: "fs-offline", key: `runs/energy/${run.runId}/arguments.json` },
+      to: local,
+    });
+    expect(translated.downloads).toEqual([]);
+  });
+
+  it("rewrites the manifest's inputs to the downloaded paths, and leaves repair entities alone", () => {
+    const manifest = translateArgumentsManifest(JSON.stringify({ inputs: run.inputs }), ctx);
+    expect(JSON.parse(manifest.text)).toEqual({
+      inputs: [
+        "/repo/.local/pipeline/inputs/raw/energy/2014-03-01.csv",
+        "/repo/.local/pipeline/inputs/raw/energy/a b.csv",
+      ],
+    });
+    expect(manifest.downloads.map((d) => d.from.key)).toEqual([
+      "raw/energy/2014-03-01.csv",
+      "raw/energy/a b.csv",
+    ]);
+    const repair = JSON.stringify({ repair_entities: ["MAC000002"] });
+    expect(translateArgumentsManifest(repair, ctx)).toEqual({ text: repair, downloads: [] });
+    expect(() =>
+      translateArgumentsManifest(JSON.stringify({ inputs: ["s3://elsewhere/x.csv"] }), ctx),
+    ).toThrow(StepTranslationError);
   });
 });

@@ -2,6 +2,7 @@
 // validation that keeps a backfill from reading outside raw/<view>/ of the raw bucket.
 import "aws-sdk-client-mock-vitest/extend";
 import { AddJobFlowStepsCommand, EMRClient, ListStepsCommand, RunJobFlowCommand } from "@aws-sdk/client-emr";
+import { S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { InvalidRequestError } from "#commons/errors.js";
@@ -15,6 +16,8 @@ import { startFeatureJob } from "#commons/jobs/start-step.js";
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);
 const emr = new EMRClient({ region: "eu-west-1" });
+// Never called here: these runs list their inputs (tests/unit/feature-job-step-limit.test.ts has the manifest).
+const s3 = new S3Client({ region: "eu-west-1" });
 
 const baseEnv = {
   RAW_BUCKET: "fs-raw",
@@ -68,6 +71,16 @@ const EXPECTED_ARGS = [
   "keyspaces-application.conf",
 ];
 
+/** `count` distinct raw inputs of `total` UTF-8 bytes together (the first one takes the remainder). */
+function inputsOfBytes(count: number, total: number): string[] {
+  const each = Math.floor(total / count);
+  const name = (i: number, length: number) => {
+    const stem = `s3://fs-raw/raw/energy/${String(i).padStart(4, "0")}-`;
+    return `${stem}${"k".repeat(length - stem.length - ".csv".length)}.csv`;
+  };
+  return Array.from({ length: count }, (_, i) => name(i, i === 0 ? total - each * (count - 1) : each));
+}
+
 const request = {
   view: "energy",
   inputs: ["s3://fs-raw/raw/energy/2014-01.csv", "s3://fs-raw/raw/energy/2014-02.csv"],
@@ -107,7 +120,7 @@ describe("spark-submit arguments", () => {
 
 describe("startFeatureJob on a configured cluster", () => {
   it("adds one command-runner step with the contract's arguments and returns its id", async () => {
-    const started = await startFeatureJob(request, { emr, config: clusterConfig, views });
+    const started = await startFeatureJob(request, { emr, s3, config: clusterConfig, views });
     expect(started).toEqual({
       runId: "run-1",
       clusterId: "j-2AXXXXXXGAPLF",
@@ -133,6 +146,7 @@ describe("startFeatureJob on a configured cluster", () => {
     const { runId: _omit, ...withoutRunId } = request;
     const started = await startFeatureJob(withoutRunId, {
       emr,
+      s3,
       config: clusterConfig,
       views,
       now: () => new Date("2026-11-26T18:45:00.123Z"),
@@ -145,7 +159,7 @@ describe("startFeatureJob on a configured cluster", () => {
 
 describe("startFeatureJob without a cluster", () => {
   it("starts a transient EMR 7 cluster with Spark, Delta, the stack's roles and logs in the artifacts bucket", async () => {
-    const started = await startFeatureJob(request, { emr, config: transientConfig, views });
+    const started = await startFeatureJob(request, { emr, s3, config: transientConfig, views });
     expect(started).toMatchObject({
       clusterId: "j-NEW",
       stepIds: ["s-NEW"],
@@ -212,7 +226,7 @@ describe("startFeatureJob without a cluster", () => {
       EMR_CORE_INSTANCE_COUNT: "4",
       EMR_SUBNET_ID: "subnet-0abc",
     });
-    await startFeatureJob(request, { emr, config, views });
+    await startFeatureJob(request, { emr, s3, config, views });
     const input = emrMock.commandCalls(RunJobFlowCommand)[0]?.args[0].input;
     expect(input?.ReleaseLabel).toBe("emr-7.9.0");
     expect(input?.Instances?.Ec2SubnetId).toBe("subnet-0abc");
@@ -224,7 +238,7 @@ describe("startFeatureJob without a cluster", () => {
 
   it("refuses to start when the stack's EMR roles are not configured", async () => {
     const config = readFeatureJobConfig({ ...baseEnv, EMR_SERVICE_ROLE: "" });
-    await expect(startFeatureJob(request, { emr, config, views })).rejects.toThrow(/EMR_SERVICE_ROLE/);
+    await expect(startFeatureJob(request, { emr, s3, config, views })).rejects.toThrow(/EMR_SERVICE_ROLE/);
     expect(emrMock).not.toHaveReceivedCommand(RunJobFlowCommand);
   });
 });
@@ -253,11 +267,18 @@ describe("feature job request validation", () => {
     ["a bad run id", { ...request, runId: "a b" }, /runId/],
     ["an unexpected field", { ...request, cluster: "j-1" }, /cluster/],
     ["a non-object", "energy", /Invalid feature job request/],
+    [
+      // The run item keeps the inputs, and a DynamoDB item holds 400 KB (AWS_CONTRACTS D4).
+      "inputs a run-ledger item cannot hold (300,001 bytes)",
+      { ...request, inputs: inputsOfBytes(500, 300_001) },
+      /The inputs total 300001 bytes; .* at most 300000/,
+    ],
+    // 300,000 bytes are accepted: tests/unit/feature-job-step-limit.test.ts starts such a backfill.
   ];
   it.each(cases)("rejects %s before calling EMR", async (_name, input, message) => {
-    const promise = startFeatureJob(input, { emr, config: clusterConfig, views });
+    const promise = startFeatureJob(input, { emr, s3, config: clusterConfig, views });
     await expect(promise).rejects.toThrow(InvalidRequestError);
-    await expect(startFeatureJob(input, { emr, config: clusterConfig, views })).rejects.toThrow(message);
+    await expect(startFeatureJob(input, { emr, s3, config: clusterConfig, views })).rejects.toThrow(message);
     expect(emrMock).not.toHaveReceivedCommand(AddJobFlowStepsCommand);
   });
 

@@ -38,6 +38,8 @@ export interface SparkJobLocations {
   readonly offlineUri: string;
   readonly rejectsUri: (view: string, runId: string) => string;
   readonly summaryUri: (view: string, runId: string) => string;
+  /** A run's arguments manifest, beside its summary (written only when the step would be too long). */
+  readonly argumentsManifestUri: (view: string, runId: string) => string;
   readonly keyspace: string;
 }
 
@@ -57,6 +59,7 @@ export function s3JobLocations(options: {
     offlineUri: `${offline}/${OFFLINE_KEYS.delta}`,
     rejectsUri: (view, runId) => `${offline}/${OFFLINE_KEYS.rejects}${view}/${runId}`,
     summaryUri: (view, runId) => `${offline}/${OFFLINE_KEYS.runs}${view}/${runId}/summary.json`,
+    argumentsManifestUri: (view, runId) => `${offline}/${OFFLINE_KEYS.runs}${view}/${runId}/arguments.json`,
     keyspace: options.keyspace,
   };
 }

@@ -8,6 +8,15 @@ import { runIdSchema } from "../identifiers.js";
 import { parseS3Uri } from "../s3-object.js";
 import { JOB_MODES } from "./feature-job-step.js";
 
+/**
+ * A run keeps its inputs in its run-ledger item (a retry reads them there), and a DynamoDB item holds
+ * at most 400 KB, names and values together ("The maximum item size in DynamoDB is 400 KB":
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html; AWS_CONTRACTS D4).
+ * This leaves the rest of the item 100 KB. 500 files of 600-byte URIs fit; EMR's step limit does not
+ * matter here (an arguments manifest carries long lists, feature-job-step.ts).
+ */
+export const MAX_REQUEST_INPUT_BYTES = 300_000;
+
 export const featureJobRequestSchema = z.strictObject({
   view: z.string().min(1).max(64),
   inputs: z.array(z.string().min(1).max(1100)).min(1).max(500),
@@ -53,6 +62,13 @@ export function validateFeatureJobRequest(
   }
   if (new Set(request.inputs).size !== request.inputs.length) {
     throw new InvalidRequestError("Inputs must not repeat a file");
+  }
+  const bytes = request.inputs.reduce((total, uri) => total + Buffer.byteLength(uri, "utf8"), 0);
+  if (bytes > MAX_REQUEST_INPUT_BYTES) {
+    throw new InvalidRequestError(
+      `The inputs total ${bytes} bytes; a run keeps them in its run-ledger item (DynamoDB, 400 KB), so a ` +
+        `request takes at most ${MAX_REQUEST_INPUT_BYTES}: split the backfill into several requests`,
+    );
   }
   return request;
 }

@@ -4,7 +4,12 @@
 // the requests without any AWS client.
 import type { StepConfig } from "@aws-sdk/client-emr";
 import { DRIVER_PROFILE_FILE, type SparkJobLocations } from "./artifacts.js";
-import { commandRunnerStep, commonSparkOptions } from "./spark-submit-step.js";
+import {
+  commandRunnerStep,
+  commonSparkOptions,
+  EMR_STEP_MAX_CHARACTERS,
+  hadoopJarStepCharacters,
+} from "./spark-submit-step.js";
 
 export const JOB_MODES = ["full", "incremental"] as const;
 export type JobMode = (typeof JOB_MODES)[number];
@@ -31,10 +36,29 @@ export interface FeatureJobRun {
 }
 
 /**
+ * The job's repeatable arguments, as the arguments manifest carries them when listing them would
+ * pass EMR's step limit (docs/SPARK_JOB.md, "Arguments manifest"): the inputs of a full or
+ * incremental run, the entities of a repair.
+ */
+export type ArgumentsManifest =
+  | { readonly inputs: readonly string[] }
+  | { readonly repair_entities: readonly string[] };
+
+export function argumentsManifestOf(run: FeatureJobRun): ArgumentsManifest {
+  return run.mode === "repair" ? { repair_entities: run.repair?.entities ?? [] } : { inputs: run.inputs };
+}
+
+/**
  * The spark-submit command line of one run: Spark options first, then the job script and its own
  * arguments (the contract in docs/SPARK_JOB.md). The local runner translates it to client mode.
+ * With `argumentsManifest` (an s3:// URI), the inputs or repair entities are not listed: the job
+ * reads them from that object (argumentsManifestOf).
  */
-export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): string[] {
+export function sparkSubmitArgs(
+  run: FeatureJobRun,
+  at: SparkJobLocations,
+  argumentsManifest?: string,
+): string[] {
   // The profile-path conf makes the connector use the shipped profile even before the job's own
   // --cassandra-profile handling runs; both name the same file.
   const sparkOptions = [
@@ -45,10 +69,11 @@ export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): stri
   const jobArgs = [
     "--view",
     run.view,
-    ...run.inputs.flatMap((input) => ["--input", input]),
+    ...(argumentsManifest === undefined ? run.inputs.flatMap((input) => ["--input", input]) : []),
     "--mode",
     run.mode,
-    ...(run.mode === "repair" ? repairArgs(run.repair) : []),
+    ...(run.mode === "repair" ? repairArgs(run.repair, argumentsManifest === undefined) : []),
+    ...(argumentsManifest === undefined ? [] : ["--arguments-manifest", argumentsManifest]),
     "--feature-view",
     at.featureView(run.view),
     "--offline-uri",
@@ -68,10 +93,10 @@ export function sparkSubmitArgs(run: FeatureJobRun, at: SparkJobLocations): stri
   return ["spark-submit", ...sparkOptions, at.jobScript, ...jobArgs];
 }
 
-function repairArgs(selection: RepairSelection | undefined): string[] {
+function repairArgs(selection: RepairSelection | undefined, listEntities: boolean): string[] {
   if (!selection) throw new Error("a repair run needs its selection");
   return [
-    ...selection.entities.flatMap((entity) => ["--repair-entity", entity]),
+    ...(listEntities ? selection.entities.flatMap((entity) => ["--repair-entity", entity]) : []),
     ...(selection.from === undefined ? [] : ["--repair-from", selection.from]),
     ...(selection.to === undefined ? [] : ["--repair-to", selection.to]),
   ];
@@ -91,6 +116,31 @@ export function parseFeatureJobStepName(name: string): { view: string; runId: st
   return match ? { view: match[1] as string, runId: match[3] as string } : undefined;
 }
 
-export function featureJobStep(run: FeatureJobRun, at: SparkJobLocations, transient: boolean): StepConfig {
-  return commandRunnerStep(featureJobStepName(run), sparkSubmitArgs(run, at), transient);
+/** A run's step, and the arguments manifest to write before it when its lists do not fit the step. */
+export interface FeatureJobStepPlan {
+  readonly step: StepConfig;
+  readonly manifest?: { readonly uri: string; readonly body: ArgumentsManifest };
+}
+
+/**
+ * The run's step: its inputs (or repair entities) listed while the step stays within EMR's
+ * 10,240 characters, else passed through an arguments manifest, which the caller writes first.
+ */
+export function planFeatureJobStep(
+  run: FeatureJobRun,
+  at: SparkJobLocations,
+  transient: boolean,
+): FeatureJobStepPlan {
+  const name = featureJobStepName(run);
+  const listed = commandRunnerStep(name, sparkSubmitArgs(run, at), transient);
+  if (hadoopJarStepCharacters(listed.HadoopJarStep) <= EMR_STEP_MAX_CHARACTERS) return { step: listed };
+  const uri = at.argumentsManifestUri(run.view, run.runId);
+  const step = commandRunnerStep(name, sparkSubmitArgs(run, at, uri), transient);
+  const characters = hadoopJarStepCharacters(step.HadoopJarStep);
+  if (characters > EMR_STEP_MAX_CHARACTERS) {
+    throw new Error(
+      `The step of run ${run.runId} has ${characters} characters even with an arguments manifest`,
+    );
+  }
+  return { step, manifest: { uri, body: argumentsManifestOf(run) } };
 }

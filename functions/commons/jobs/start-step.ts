@@ -9,9 +9,11 @@ import {
   RunJobFlowCommand,
   type StepConfig,
 } from "@aws-sdk/client-emr";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { FeatureJobConfig } from "../feature-job-config.js";
 import type { FeatureView } from "../feature-view.js";
 import { newRunId, randomRunIdSuffix } from "../identifiers.js";
+import { parseS3Uri, putJsonObject } from "../s3-object.js";
 import { ARTIFACT_KEYS, jobLocationsFor, trainingSetLocationsFor } from "./artifacts.js";
 import {
   type ClusterPurpose,
@@ -20,13 +22,18 @@ import {
   transientClusterRequest,
 } from "./cluster.js";
 import { validateFeatureJobRequest } from "./feature-job-request.js";
-import { type FeatureJobRun, featureJobStep, featureJobStepName } from "./feature-job-step.js";
+import { type FeatureJobRun, featureJobStepName, planFeatureJobStep } from "./feature-job-step.js";
 import { type TrainingSetRun, trainingSetStep, trainingSetStepName } from "./training-set-step.js";
 
 /** What starting a step needs: the EMR client and where the job's artifacts and cluster are. */
 export interface StartStepDependencies {
   readonly emr: EMRClient;
   readonly config: FeatureJobConfig;
+}
+
+/** A feature job may need to write its arguments manifest (offline bucket) before its step. */
+export interface FeatureJobStepDependencies extends StartStepDependencies {
+  readonly s3: S3Client;
 }
 
 export interface StepStarted {
@@ -91,15 +98,26 @@ async function startEmrStep(
   };
 }
 
-/** Starts one feature-job run, inputs as given (the run ledger's staged copies, or a request's). */
+/**
+ * Starts one feature-job run, inputs as given (the run ledger's staged copies, or a request's).
+ * A run whose inputs or repair entities would pass EMR's step limit gets its arguments manifest
+ * written first (the same on a shared and a transient cluster: the step differs only in
+ * ActionOnFailure); a retry writes its own under its own run id.
+ */
 export async function startFeatureJobStep(
   run: FeatureJobRun,
-  deps: StartStepDependencies,
+  deps: FeatureJobStepDependencies,
 ): Promise<FeatureJobStarted> {
   const locations = jobLocationsFor(deps.config);
+  const { manifest } = planFeatureJobStep(run, locations, false);
+  if (manifest) {
+    const at = parseS3Uri(manifest.uri);
+    if (!at) throw new Error(`Malformed arguments manifest URI ${manifest.uri}`);
+    await putJsonObject(deps.s3, at, manifest.body);
+  }
   const started = await startEmrStep(
     deps,
-    (transient) => featureJobStep(run, locations, transient),
+    (transient) => planFeatureJobStep(run, locations, transient).step,
     featureJobPurpose(run),
   );
   return { runId: run.runId, ...started, stepName: featureJobStepName(run) };
@@ -120,7 +138,7 @@ export async function startTrainingSetStep(
 }
 
 /** What starting a run from a request needs beyond the step: the views, and clocks tests can set. */
-export interface FeatureJobDependencies extends StartStepDependencies {
+export interface FeatureJobDependencies extends FeatureJobStepDependencies {
   readonly views: ReadonlyMap<string, FeatureView>;
   readonly now?: () => Date;
   readonly randomSuffix?: () => string;
