@@ -35,7 +35,12 @@ MAX_ABS_DOUBLE = 1e6
 MAX_ABS_INTEGER = 10**15
 _KEY_SPAN = 1 << 32  # (entity code, day index) in one sortable int64; day indexes are < 2^31
 _SPARK_TYPES = {"double": DoubleType(), "int": IntegerType(), "bigint": LongType(), "string": StringType()}
-_PANDAS_INTEGERS = {"int": "Int32", "bigint": "Int64"}
+_ARROW_TYPES = {
+    "double": lambda pa: pa.float64(),
+    "int": lambda pa: pa.int32(),
+    "bigint": lambda pa: pa.int64(),
+    "string": lambda pa: pa.string(),
+}
 
 
 def max_abs_value(source_type: str) -> float:
@@ -46,63 +51,90 @@ def _scale(source_type: str) -> int:
     return DOUBLE_SCALE if source_type == "double" else 1
 
 
-def compute_features(rows: DataFrame, view: FeatureView, only: Column | None = None) -> DataFrame:
+def compute_features(
+    rows: DataFrame, view: FeatureView, only: Column | None = None, returned: DataFrame | None = None
+) -> DataFrame:
     """rows: entity, date and the typed source columns, one row per (entity, date); only: which rows to
-    return (default: all). Returns entity, date and every feature of the view, in view order, with the
-    view's types."""
+    return (default: all); returned: the rows `only` marks, with their source columns (default:
+    rows.where(only); a caller passes a frame that is cheaper to read when it has one). Returns entity,
+    date and every feature of the view, in view order, with the view's types.
+
+    What travels to Python is only what the windows need: entity, day and the aggregated sources of every
+    row. Passthrough features are copies of a source column of the rows returned: with every row returned
+    they travel along; with `only` (an incremental run, a repair: a few rows returned out of a year of
+    history) they are joined back from those rows instead, so the history is not shipped with null
+    columns (every Arrow column costs its full width, nulls included)."""
     entity, date = view.entity_column, view.event_date_column
-    sources = sorted({f.source for f in view.features})
+    windowed = sorted({f.source for f in view.aggregate_features})
+    carried = [] if only is not None else sorted({f.source for f in view.features if f.kind == "passthrough"})
+    shipped = [*windowed, *(s for s in carried if s not in windowed)]
     selected = rows.select(
         F.col(entity),
         F.unix_date(F.col(date)).alias(DAY_INDEX),
         (F.lit(True) if only is None else F.coalesce(only, F.lit(False))).alias(OUTPUT),
-        *(F.col(s) for s in sources),
+        *(F.col(s) for s in shipped),
     )
+    computed = [f for f in view.features if f.kind == "aggregate" or only is None]
     schema = StructType(
         [StructField(entity, StringType(), False), StructField(DAY_INDEX, IntegerType(), False)]
-        + [StructField(f.name, _SPARK_TYPES[f.type], True) for f in view.features]
+        + [StructField(f.name, _SPARK_TYPES[f.type], True) for f in computed]
     )
-    evaluate = _evaluate_partition(view)
-    features = selected.repartition(F.col(entity)).mapInPandas(evaluate, schema)
-    return features.select(
-        F.col(entity),
-        F.date_from_unix_date(F.col(DAY_INDEX)).alias(date),
-        *(F.col(f.name) for f in view.features),
+    evaluate = _evaluate_partition(view, computed)
+    features = selected.repartition(F.col(entity)).mapInArrow(evaluate, schema)
+    features = features.select(
+        F.col(entity), F.date_from_unix_date(F.col(DAY_INDEX)).alias(date), *(F.col(f.name) for f in computed)
     )
+    if only is not None:
+        copies = [f for f in view.features if f.kind == "passthrough"]
+        if copies:
+            copied = (rows.where(only) if returned is None else returned).select(
+                F.col(entity), F.col(date), *(F.col(f.source).alias(f.name) for f in copies)
+            )
+            features = features.join(copied, [entity, date])
+    return features.select(F.col(entity), F.col(date), *(F.col(f.name) for f in view.features))
 
 
-def _evaluate_partition(view: FeatureView):
-    """The mapInPandas function: all rows of the entities of one partition in, features of the rows
-    marked OUTPUT out. Plain data only in the closure (it is pickled to the Python workers)."""
+def _evaluate_partition(view: FeatureView, computed):
+    """The mapInArrow function: all rows of the entities of one partition in (Arrow batches), the
+    computed features of the rows marked OUTPUT out. Plain data only in the closure (it is pickled to
+    the Python workers). Arrow throughout: no pandas frames, no Python string objects."""
     entity = view.entity_column
     types = view.source_types
-    features = [(f.name, f.type, f.kind, f.source, f.aggregate, int(f.window_days or 0)) for f in view.features]
+    features = [(f.name, f.type, f.kind, f.source, f.aggregate, int(f.window_days or 0)) for f in computed]
 
     def evaluate(batches):
         import numpy as np
-        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        frames = [b for b in batches if len(b)]
-        if not frames:
+        batches = [b for b in batches if b.num_rows]
+        if not batches:
             return
-        part = pd.concat(frames, ignore_index=True)
-        key = pd.factorize(part[entity])[0].astype(np.int64) * _KEY_SPAN + part[DAY_INDEX].to_numpy(np.int64)
-        order = np.argsort(key, kind="stable")
-        part, key = part.iloc[order].reset_index(drop=True), key[order]
-        out = part[OUTPUT].to_numpy(dtype=bool)
-        kept = np.nonzero(out)[0]
+        part = pa.Table.from_batches(batches)
+        codes = pc.dictionary_encode(part.column(entity)).combine_chunks().indices.to_numpy()
+        days = part.column(DAY_INDEX).to_numpy()
+        order = np.argsort(codes.astype(np.int64) * _KEY_SPAN + days, kind="stable")
+        key = codes.astype(np.int64)[order] * _KEY_SPAN + days[order]
+        kept = np.nonzero(part.column(OUTPUT).to_numpy()[order])[0]
         if len(kept) == 0:
             return
-        result = {entity: part[entity].to_numpy()[kept], DAY_INDEX: part[DAY_INDEX].to_numpy(np.int32)[kept]}
+        returned = order[kept]  # positions in `part` of the rows returned, in key order
+        names = [entity, DAY_INDEX]
+        arrays = [part.column(entity).take(returned).combine_chunks(), pa.array(days[returned], pa.int32())]
         windows = WindowTables(np, key, kept)
         columns = {}
-        for name, feature_type, kind, source, aggregate, days in features:
-            if source not in columns:
-                columns[source] = SourceColumnTables(np, part[source], types[source], windows)
-            column = columns[source]
-            value = column.passthrough(kept) if kind == "passthrough" else column.aggregate(aggregate, days)
-            result[name] = _as_pandas(pd, np, value, feature_type)
-        yield pd.DataFrame(result)
+        for name, feature_type, kind, source, aggregate, window in features:
+            if kind == "passthrough":
+                copied = part.column(source).take(returned).combine_chunks()
+                arrays.append(copied.cast(_ARROW_TYPES[feature_type](pa)))
+            else:
+                if source not in columns:
+                    values = pc.fill_null(part.column(source).cast(pa.float64()), np.nan).to_numpy()[order]
+                    columns[source] = SourceColumnTables(np, values, types[source], windows)
+                value = columns[source].aggregate(aggregate, window)
+                arrays.append(_as_arrow(pa, np, value, feature_type))
+            names.append(name)
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
 
     return evaluate
 
@@ -123,15 +155,12 @@ class WindowTables:
 class SourceColumnTables:
     """One source column's prefix sums and max table, built on first use."""
 
-    def __init__(self, np, series, source_type: str, windows: WindowTables) -> None:
+    def __init__(self, np, values, source_type: str, windows: WindowTables) -> None:
+        """values: float64 in key order, NaN where the row has no value."""
         self._np, self._type, self._windows = np, source_type, windows
-        self._series = series
-        self._values = None if source_type == "string" else series.to_numpy(dtype=np.float64, na_value=np.nan)
+        self._values = values
         self._prefix: dict[str, object] = {}
         self._max_levels = None
-
-    def passthrough(self, kept):
-        return self._series.to_numpy()[kept] if self._values is None else self._values[kept]
 
     def _fixed_point(self):
         np = self._np
@@ -214,9 +243,9 @@ class SourceColumnTables:
         return result
 
 
-def _as_pandas(pd, np, value, feature_type: str):
-    """A feature's values as the pandas column Arrow turns into its Spark type (NaN or a mask: null)."""
-    if feature_type in _PANDAS_INTEGERS:
+def _as_arrow(pa, np, value, feature_type: str):
+    """A feature's values as the Arrow array of its Spark type (NaN or a mask: null)."""
+    if feature_type in ("int", "bigint"):
         if isinstance(value, tuple):
             integers, valid = value
         elif value.dtype.kind == "f":
@@ -225,33 +254,41 @@ def _as_pandas(pd, np, value, feature_type: str):
         else:
             integers, valid = value, np.ones(len(value), dtype=bool)
         width = np.int32 if feature_type == "int" else np.int64
-        return pd.arrays.IntegerArray(integers.astype(width), ~valid)
-    if feature_type == "double":
-        if isinstance(value, tuple):
-            integers, valid = value
-            return np.where(valid, integers.astype(np.float64), np.nan)
-        return value.astype(np.float64)
-    return value
+        return pa.array(integers.astype(width), mask=~valid)
+    if isinstance(value, tuple):
+        integers, valid = value
+        value = np.where(valid, integers.astype(np.float64), np.nan)
+    value = value.astype(np.float64)
+    return pa.array(value, mask=np.isnan(value))
 
 
 def features_around_new_rows(
-    accepted: DataFrame, history: DataFrame, bounds: DataFrame, view: FeatureView
+    accepted: DataFrame, history: DataFrame, bounds: DataFrame, view: FeatureView, first_day
 ) -> tuple[DataFrame, DataFrame]:
     """An incremental run's features: the new rows plus the stored history around them (history rows
     with the same key are replaced by the new ones), evaluated together, returning only the rows dated
     from each entity's first new day to its last new day + the longest window - 1 (the rows whose windows
-    hold a new day). bounds: entity, _first, _last. Returns (features, the source rows they came from)."""
+    hold a new day). bounds: entity, _first, _last; first_day: the earliest _first. Returns (features,
+    the source rows they came from: those dated from first_day on)."""
     entity, date = view.entity_column, view.event_date_column
     history = history.join(accepted.select(entity, date), [entity, date], "left_anti")
     combined = accepted.unionByName(history)
-    return rows_around(combined, bounds, view), combined
+    return rows_around(combined, bounds, view, first_day)
 
 
-def rows_around(rows: DataFrame, bounds: DataFrame, view: FeatureView) -> DataFrame:
+def rows_around(rows: DataFrame, bounds: DataFrame, view: FeatureView, first_day) -> tuple[DataFrame, DataFrame]:
     """Features of the rows whose windows hold a day in [_first, _last] of their entity (bounds: entity,
-    _first, _last), evaluated over all of `rows` (which must hold the windows' history)."""
+    _first, _last; first_day: the earliest _first), evaluated over all of `rows` (which must hold the
+    windows' history). Returns (features, the source rows dated from first_day on, which hold every
+    row returned: the rows before it only feed windows, and are not read twice)."""
     entity, date = view.entity_column, view.event_date_column
     window = view.max_window_days
-    flagged = rows.join(F.broadcast(bounds), entity, "left")
-    only = (F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1))
-    return compute_features(flagged, view, only)
+    late = rows.where(F.col(date) >= F.lit(first_day))
+
+    def marked(frame: DataFrame) -> tuple[DataFrame, Column]:
+        flagged = frame.join(F.broadcast(bounds), entity, "left")
+        return flagged, (F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1))
+
+    flagged, only = marked(rows)
+    candidates, candidate_only = marked(late)
+    return compute_features(flagged, view, only, candidates.where(candidate_only)), late

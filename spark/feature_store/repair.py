@@ -90,5 +90,5 @@ def recomputed_rows(
         spark, table_uri, view, bounds, window - 1, window - 1, date_range, version=version
     )
     remaining = history.join(keys, [entity, date], "left_anti")
-    affected = rows_around(remaining, bounds, view)
-    return offline_store.to_table_rows(affected, remaining, view, updated_at, run_id)
+    affected, sources = rows_around(remaining, bounds, view, date_range[0])
+    return offline_store.to_table_rows(affected, sources, view, updated_at, run_id)
