@@ -22,6 +22,8 @@ evaluates its history with the rows it writes but returns only those."""
 
 from __future__ import annotations
 
+import itertools
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
@@ -33,6 +35,7 @@ OUTPUT = "_output"
 DOUBLE_SCALE = 10**9  # fixed-point decimals for double inputs
 MAX_ABS_DOUBLE = 1e6
 MAX_ABS_INTEGER = 10**15
+CHUNK_ROWS = 50_000  # rows the kernel evaluates at a time (whole entities; see _evaluate_partition)
 _KEY_SPAN = 1 << 32  # (entity code, day index) in one sortable int64; day indexes are < 2^31
 _SPARK_TYPES = {"double": DoubleType(), "int": IntegerType(), "bigint": LongType(), "string": StringType()}
 _ARROW_TYPES = {
@@ -111,30 +114,39 @@ def _evaluate_partition(view: FeatureView, computed):
         if not batches:
             return
         part = pa.Table.from_batches(batches)
-        codes = pc.dictionary_encode(part.column(entity)).combine_chunks().indices.to_numpy()
+        codes = pc.dictionary_encode(part.column(entity)).combine_chunks().indices.to_numpy().astype(np.int64)
         days = part.column(DAY_INDEX).to_numpy()
-        order = np.argsort(codes.astype(np.int64) * _KEY_SPAN + days, kind="stable")
-        key = codes.astype(np.int64)[order] * _KEY_SPAN + days[order]
-        kept = np.nonzero(part.column(OUTPUT).to_numpy()[order])[0]
-        if len(kept) == 0:
-            return
-        returned = order[kept]  # positions in `part` of the rows returned, in key order
-        names = [entity, DAY_INDEX]
-        arrays = [part.column(entity).take(returned).combine_chunks(), pa.array(days[returned], pa.int32())]
-        windows = WindowTables(np, key, kept)
-        columns = {}
-        for name, feature_type, kind, source, aggregate, window in features:
-            if kind == "passthrough":
-                copied = part.column(source).take(returned).combine_chunks()
-                arrays.append(copied.cast(_ARROW_TYPES[feature_type](pa)))
-            else:
-                if source not in columns:
-                    values = pc.fill_null(part.column(source).cast(pa.float64()), np.nan).to_numpy()[order]
-                    columns[source] = SourceColumnTables(np, values, types[source], windows)
-                value = columns[source].aggregate(aggregate, window)
-                arrays.append(_as_arrow(pa, np, value, feature_type))
-            names.append(name)
-        yield pa.RecordBatch.from_arrays(arrays, names=names)
+        order = np.argsort(codes * _KEY_SPAN + days, kind="stable")
+        key = codes[order] * _KEY_SPAN + days[order]
+        output = part.column(OUTPUT).to_numpy()[order]
+        sources = {s: part.column(s) for s in {f[3] for f in features if f[2] == "aggregate"}}
+        # Whole entities at a time, about CHUNK_ROWS rows each: the tables of one chunk (prefix sums,
+        # max levels, results) are freed before the next, so a worker's memory does not grow with the
+        # partition. No window crosses an entity, so chunks at entity boundaries change no result.
+        starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
+        first_at = np.minimum(np.searchsorted(starts, np.arange(0, len(key), CHUNK_ROWS)), len(starts) - 1)
+        for low, high in itertools.pairwise(np.unique([*starts[first_at], len(key)])):
+            kept = np.flatnonzero(output[low:high])
+            if len(kept) == 0:
+                continue
+            rows = order[low:high]
+            returned = rows[kept]  # positions in `part` of the rows returned, in key order
+            names = [entity, DAY_INDEX]
+            arrays = [part.column(entity).take(returned).combine_chunks(), pa.array(days[returned], pa.int32())]
+            windows = WindowTables(np, key[low:high], kept)
+            columns = {}
+            for name, feature_type, kind, source, aggregate, window in features:
+                if kind == "passthrough":
+                    copied = part.column(source).take(returned).combine_chunks()
+                    arrays.append(copied.cast(_ARROW_TYPES[feature_type](pa)))
+                else:
+                    if source not in columns:
+                        values = pc.fill_null(sources[source].take(rows).cast(pa.float64()), np.nan).to_numpy()
+                        columns[source] = SourceColumnTables(np, values, types[source], windows)
+                    value = columns[source].aggregate(aggregate, window)
+                    arrays.append(_as_arrow(pa, np, value, feature_type))
+                names.append(name)
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
 
     return evaluate
 

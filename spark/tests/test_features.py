@@ -126,3 +126,35 @@ def test_a_day_without_a_value_stays_null_and_counts_nothing(spark, view):
         assert row["energy_mean_3m"] is None
         assert row["energy_max_3m"] is None
         assert row["energy_count_3m"] == 0
+
+
+def test_evaluating_a_partition_in_chunks_of_entities_changes_no_value(view, generated, monkeypatch):
+    """The kernel evaluates a partition a few whole entities at a time to bound a worker's memory; the
+    chunk size must not change a single bit (no window crosses an entity), whatever order rows arrive in."""
+    import pyarrow as pa
+
+    from feature_store import features
+
+    frame = generated.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    days = (pd.to_datetime(frame["day"]) - pd.Timestamp("1970-01-01")).dt.days.astype("int32")
+    columns = {
+        "household_id": pa.array(frame["household_id"]),
+        features.DAY_INDEX: pa.array(days),
+        features.OUTPUT: pa.array(np.arange(len(frame)) % 3 != 0),  # some rows only feed windows
+    }
+    for column in view.source_columns:
+        values = frame[column.name].to_numpy(dtype=float)
+        typed = pa.array(values, mask=np.isnan(values))
+        columns[column.name] = typed.cast(pa.int32()) if column.type == "int" else typed
+    batches = pa.table(columns).to_batches(max_chunksize=97)
+
+    def evaluated(chunk_rows: int) -> pd.DataFrame:
+        monkeypatch.setattr(features, "CHUNK_ROWS", chunk_rows)
+        out = features._evaluate_partition(view, list(view.features))(iter(batches))
+        table = pa.Table.from_batches(list(out))
+        return table.to_pandas().sort_values(["household_id", features.DAY_INDEX], ignore_index=True)
+
+    whole, chunked = evaluated(10**9), evaluated(41)
+    assert len(whole) == int((np.arange(len(frame)) % 3 != 0).sum())
+    assert whole["household_id"].nunique() == frame["household_id"].nunique()
+    pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
