@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { type BuildOptions, build } from "esbuild";
+import { type BuildOptions, build, type Metafile } from "esbuild";
 import JSZip from "jszip";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -56,9 +56,18 @@ function packagingOptions(): BuildOptions {
     outputFileExtension,
     exclude: _exclude,
     packager: _packager,
+    plugins,
     ...options
-  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & { outputFileExtension?: string };
-  return { ...(options as BuildOptions), outExtension: { ".js": outputFileExtension ?? ".js" } };
+  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & {
+    outputFileExtension?: string;
+    plugins?: string;
+  };
+  return {
+    ...(options as BuildOptions),
+    outExtension: { ".js": outputFileExtension ?? ".js" },
+    // serverless-esbuild requires the plugins file from the service directory.
+    ...(plugins === undefined ? {} : { plugins: require(join(ROOT, plugins)) as BuildOptions["plugins"] }),
+  };
 }
 
 /** Builds warm-handler as `sls package` would, with the given source-map settings, plus the views. */
@@ -69,7 +78,7 @@ async function buildBundle(
 ): Promise<string> {
   const dir = join(WORK, key);
   rmSync(dir, { recursive: true, force: true });
-  await build({
+  const { metafile } = await build({
     ...packagingOptions(),
     ...overrides,
     entryPoints: {
@@ -77,9 +86,25 @@ async function buildBundle(
     },
     outdir: dir,
     logLevel: "warning",
+    metafile: true,
   });
+  bundleContents.set(dir, bytesByPackage(metafile));
   cpSync(join(ROOT, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
   return dir;
+}
+
+/** Built bundle directory → bytes of output per source package (esbuild's metafile), largest first. */
+const bundleContents = new Map<string, Record<string, number>>();
+
+function bytesByPackage(metafile: Metafile): Record<string, number> {
+  const totals = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? "(project)";
+      totals.set(pkg, (totals.get(pkg) ?? 0) + bytesInOutput);
+    }
+  }
+  return Object.fromEntries([...totals].sort((a, b) => b[1] - a[1]));
 }
 
 async function unpackZip(zipPath: string): Promise<string> {
@@ -188,8 +213,11 @@ async function main() {
   const noMap = await buildBundle("no-map", { sourcemap: false });
   // handler.ts as the entry (no top-level await): init splits into the import and the connect.
   const split = await buildBundle("split-import-connect", {}, "functions/get-features/handler.ts");
+  // Before the views were embedded at build time (resources/esbuild-plugins.cjs): the view files
+  // read with yaml at init, yaml in the bundle. The older "before" variants below read them so too.
+  const withYaml = await buildBundle("views-from-yaml", { plugins: [] });
   // Before adm-zip was replaced by a stub (serverless.yml alias): the driver's real dependency.
-  const withAdmZip = await buildBundle("with-adm-zip", { alias: {} });
+  const withAdmZip = await buildBundle("with-adm-zip", { alias: {}, plugins: [] });
   // Before the SigV4 login of our own (functions/commons/sigv4-auth-provider.ts): the same bundle
   // with aws-sigv4-auth-cassandra-plugin, its v2 SDK (aliased to aws-sdk/global, as serverless.yml
   // had it) and crypto-js in its place. The local node logs in by password either way: the
@@ -236,6 +264,11 @@ async function main() {
       nodeOptions: templateNodeOptions,
     },
     {
+      name: `before (round 2): views read with yaml at init (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: withYaml,
+      nodeOptions: templateNodeOptions,
+    },
+    {
       name: `before: adm-zip bundled (${templateNodeOptions || "no NODE_OPTIONS"})`,
       bundle: withAdmZip,
       nodeOptions: templateNodeOptions,
@@ -273,6 +306,7 @@ async function main() {
       nodeOptions: variant.nodeOptions,
       bundleBytes: size(bundlePath),
       mapBytes: size(`${bundlePath}.map`),
+      bundleBytesByPackage: bundleContents.get(variant.bundle) ?? null,
       connectedEverySample: runs.every((r) => r.connected),
       statuses: [...new Set(runs.map((r) => r.status))],
       bootMs: stats(runs.map((r) => r.bootMs)),
@@ -315,6 +349,13 @@ async function main() {
     const kb = (b: number | null) => (b === null ? "–" : String(Math.round(b / 1024)));
     log(
       `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
+    );
+  }
+  const asIs = results.find((r) => r.variant.startsWith("serverless.yml as is"))?.bundleBytesByPackage;
+  if (asIs) {
+    const top = Object.entries(asIs).slice(0, 8);
+    log(
+      `serverless.yml as is, kB by package (esbuild metafile): ${top.map(([p, b]) => `${p} ${Math.round(b / 1024)}`).join(", ")}`,
     );
   }
   log("¹ only the handler.ts entry (no top-level await) shows it; the others connect inside the import");
