@@ -7,7 +7,7 @@
 // source map lazily. Variants (source-map options) are interleaved sample by sample so background
 // load hits all alike. Usage: npm run bench:cold (settings: see `settings` below).
 // Writes bench/results/cold-start-<ts>.json.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -17,6 +17,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
 import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
+import { CqlLoginTimer } from "./cql-login-timer.js";
 
 const settings = readConfig(
   z.object({
@@ -38,6 +39,8 @@ interface Variant {
   readonly name: string;
   readonly bundle: string;
   readonly nodeOptions: string;
+  /** Connect through the login-timing proxy (bench/cql-login-timer.ts) and report the login's wait. */
+  readonly timeLogin?: boolean;
 }
 
 interface ServerlessTemplate {
@@ -160,14 +163,18 @@ interface Sample {
   connected: boolean;
   mapMs: number | null;
   wallMs: number;
+  /** The login's wait (ms), for variants run through the login-timing proxy. */
+  loginMs: number | null;
 }
 
-function sample(variant: Variant, probe: string): Sample {
+let loginTimer: CqlLoginTimer | undefined;
+
+async function sample(variant: Variant, probe: string): Promise<Sample> {
   const started = performance.now();
-  const child = spawnSync(process.execPath, [probe], {
+  loginTimer?.take();
+  const port = variant.timeLogin && loginTimer !== undefined ? loginTimer.port : settings.CASSANDRA_PORT;
+  const child = await run(process.execPath, [probe], {
     cwd: variant.bundle,
-    encoding: "utf8",
-    timeout: 60_000,
     env: {
       PATH: process.env.PATH,
       NODE_OPTIONS: variant.nodeOptions,
@@ -175,7 +182,7 @@ function sample(variant: Variant, probe: string): Sample {
       LAMBDA_TASK_ROOT: variant.bundle,
       ONLINE_STORE: "cassandra",
       CASSANDRA_CONTACT_POINTS: "127.0.0.1",
-      CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
+      CASSANDRA_PORT: String(port),
       ...localCassandraAuthEnv(),
       KEYSPACE: settings.BENCH_COLD_KEYSPACE,
       FEATURE_VIEWS_DIR: "resources/feature-views",
@@ -190,7 +197,34 @@ function sample(variant: Variant, probe: string): Sample {
   if (child.status !== 0 || line === undefined) {
     throw new Error(`${variant.name}: probe failed (${child.status}): ${child.stderr.slice(-2000)}`);
   }
-  return { ...(JSON.parse(line.slice("PROBE ".length)) as Omit<Sample, "wallMs">), wallMs };
+  const logins = variant.timeLogin ? (loginTimer?.take() ?? []) : [];
+  const loginMs = variant.timeLogin ? logins.reduce((a, b) => a + b, 0) : null;
+  return {
+    ...(JSON.parse(line.slice("PROBE ".length)) as Omit<Sample, "wallMs" | "loginMs">),
+    wallMs,
+    loginMs,
+  };
+}
+
+/** spawn, collected (spawnSync would block the login-timing proxy in this process). */
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function stats(values: number[]) {
@@ -257,6 +291,12 @@ async function main() {
       bundle: asTemplate,
       nodeOptions: templateNodeOptions,
     },
+    {
+      name: `serverless.yml as is, through the login-timing proxy (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: asTemplate,
+      nodeOptions: templateNodeOptions,
+      timeLogin: true,
+    },
     { name: "no source map at all", bundle: noMap, nodeOptions: "" },
     {
       name: `split: handler.ts entry, init = import + connect (${templateNodeOptions || "no NODE_OPTIONS"})`,
@@ -290,12 +330,14 @@ async function main() {
   writeFileSync(probe, PROBE);
 
   const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
-  for (const variant of variants) sample(variant, probe); // one discarded run each: file cache warm
+  loginTimer = await CqlLoginTimer.start(settings.CASSANDRA_PORT);
+  for (const variant of variants) await sample(variant, probe); // one discarded run each: file cache warm
   for (let i = 1; i <= settings.BENCH_COLD_SAMPLES; i++) {
-    for (const variant of variants) samples.get(variant)?.push(sample(variant, probe));
+    for (const variant of variants) samples.get(variant)?.push(await sample(variant, probe));
     log(`sample ${i}/${settings.BENCH_COLD_SAMPLES} of each variant done`);
   }
   const loadAtEnd = loadavg();
+  await loginTimer.stop();
 
   const size = (path: string) => (existsSync(path) ? statSync(path).size : null);
   const results = variants.map((variant) => {
@@ -315,6 +357,8 @@ async function main() {
       connectAfterImportMs: stats(runs.map((r) => r.connectAfterImportMs)),
       processStartToReadyMs: stats(runs.map((r) => r.readyMs)),
       firstInvokeMs: stats(runs.map((r) => r.firstInvokeMs)),
+      loginMs: variant.timeLogin ? stats(runs.map((r) => r.loginMs ?? 0)) : null,
+      initExcludingLoginMs: variant.timeLogin ? stats(runs.map((r) => r.initMs - (r.loginMs ?? 0))) : null,
       firstErrorMapDecodeMs: runs[0]?.mapMs == null ? null : stats(runs.map((r) => r.mapMs as number)),
       wallMs: stats(runs.map((r) => r.wallMs)),
     };
@@ -350,6 +394,13 @@ async function main() {
     log(
       `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
     );
+  }
+  for (const r of results) {
+    if (r.loginMs !== null && r.initExcludingLoginMs !== null) {
+      log(
+        `${r.variant}: login wait (AUTH_RESPONSE -> AUTH_SUCCESS) ${cell(r.loginMs)}, init excluding it ${cell(r.initExcludingLoginMs)}`,
+      );
+    }
   }
   const asIs = results.find((r) => r.variant.startsWith("serverless.yml as is"))?.bundleBytesByPackage;
   if (asIs) {
