@@ -6,7 +6,11 @@
 // - a "request served" line for a sampled fraction of the 2xx responses (`sampleRate` in the line
 //   says which fraction, so counts scale back);
 // - every request's latency in the `latency` EMF metric, published per invocation, or, with a
-//   flush interval, for up to 100 requests in one record stamped with the time of its first value.
+//   flush interval, for up to 100 requests in one record stamped with the time of its first value;
+// - the Lambda and API request ids (`function_request_id`, `correlation_id`) on every line it or
+//   httpErrors writes (requestLogKeys). They are put on the lines written, not into a per-request
+//   logger context: Powertools' injectLambdaContext did that on every request, at more CPU than
+//   the rest of the handler's own work (docs/PERFORMANCE.md, "third round").
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { MiddlewareObj } from "@middy/core";
@@ -30,6 +34,20 @@ export interface RequestTelemetryOptions {
   readonly now?: () => number;
 }
 
+/** The request ids every line about a request carries (names as Powertools' Lambda context has them). */
+export function requestLogKeys(request: { event: APIGatewayProxyEventV2; context: Context }): {
+  function_request_id: string;
+  correlation_id: string | undefined;
+} {
+  return {
+    function_request_id: request.context.awsRequestId,
+    correlation_id: request.event.requestContext?.requestId,
+  };
+}
+
+/** Where `before` leaves the request's start time for `after`/`onError` (middy's request.internal). */
+const STARTED_AT = "requestTelemetryStartedAt";
+
 export function requestTelemetry(
   logger: Logger,
   metrics: Metrics,
@@ -37,9 +55,9 @@ export function requestTelemetry(
 ): MiddlewareObj<APIGatewayProxyEventV2, JsonResponse, Error, Context> {
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
-  const started = new WeakMap<object, number>();
   const pending: number[] = [];
   let oldestAt = 0;
+  let coldStartChecked = false;
 
   const publish = () => {
     // The record's timestamp is its first value's, not the flush's (EMF allows 14 days back). Set
@@ -53,10 +71,15 @@ export function requestTelemetry(
     pending.length > 0 &&
     (pending.length >= MAX_VALUES_PER_RECORD || at - oldestAt >= options.metricsFlushIntervalMs);
 
-  const record = (request: { event: APIGatewayProxyEventV2; response?: JsonResponse | null }) => {
+  const record = (request: {
+    event: APIGatewayProxyEventV2;
+    context: Context;
+    response?: JsonResponse | null;
+    internal: object;
+  }) => {
     const at = now();
-    const begin = started.get(request);
-    const latencyMs = begin === undefined ? 0 : performance.now() - begin;
+    const begin = (request.internal as Record<string, unknown>)[STARTED_AT];
+    const latencyMs = typeof begin === "number" ? performance.now() - begin : 0;
     if (pending.length === 0) oldestAt = at;
     pending.push(latencyMs);
     if (due(at)) publish();
@@ -64,6 +87,7 @@ export function requestTelemetry(
     const sampled = statusCode !== undefined && statusCode < 300 && statusCode >= 200;
     if (!sampled || options.logSampleRate >= 1 || random() < options.logSampleRate) {
       logger.info("request served", {
+        ...requestLogKeys(request),
         statusCode,
         latencyMs: Math.round(latencyMs * 1000) / 1000,
         route: request.event.routeKey,
@@ -74,9 +98,14 @@ export function requestTelemetry(
 
   return {
     before: async (request) => {
-      started.set(request, performance.now());
-      logger.setCorrelationId(request.event.requestContext?.requestId);
-      metrics.captureColdStartMetric(request.context.functionName);
+      // middy's per-request `internal` object (no WeakMap: its entries cost every scavenge).
+      (request.internal as Record<string, unknown>)[STARTED_AT] = performance.now();
+      // Only the container's first invocation can be a cold start; Powertools decides whether it
+      // was one (not for a provisioned-concurrency sandbox) and emits the ColdStart metric.
+      if (!coldStartChecked) {
+        coldStartChecked = true;
+        metrics.captureColdStartMetric(request.context.functionName);
+      }
       // Values left by requests before an idle period go out now, with their own timestamp.
       if (due(now())) publish();
     },

@@ -30,7 +30,8 @@ function fakeClient(rows: Record<string, Record<string, unknown>>, answer?: () =
       if (answer !== undefined) return answer();
       const row = rows[params[0] as string];
       return Promise.resolve({
-        first: () => (row === undefined ? null : { get: (name: string) => row[name] }),
+        // As the driver's Row: each column an own property of its name, and get(name).
+        first: () => (row === undefined ? null : { ...row, get: (name: string) => row[name] }),
       });
     },
     connect: () => Promise.resolve(),
@@ -72,6 +73,23 @@ describe("CassandraOnlineStore", () => {
     const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 500 });
     await expect(store.getLatest(energy, ["A"], ["energy_mean, password"])).rejects.toThrow(/not in view/);
     expect(executed).toEqual([]);
+  });
+
+  it("remembers a request's read, yet checks the names of every request it has not seen", async () => {
+    const { client, executed } = fakeClient({});
+    const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 500 });
+    await store.getLatest(energy, ["A"], ["energy_mean", "energy_max_6m"]);
+    await store.getLatest(energy, ["B"], ["energy_mean", "energy_max_6m"]);
+    expect(executed.map((call) => call.query)).toEqual([executed[0]?.query, executed[0]?.query]);
+    // Names that would join into the remembered request's key are still refused.
+    for (const names of [
+      ["energy_mean\nenergy_max_6m"],
+      ["energy_mean,energy_max_6m"],
+      ['energy_mean","energy_max_6m'],
+    ]) {
+      await expect(store.getLatest(energy, ["C"], names)).rejects.toThrow(/not in view/);
+    }
+    expect(executed).toHaveLength(2);
   });
 
   it("reads each distinct id once and answers aligned with the request, undefined for missing rows", async () => {
