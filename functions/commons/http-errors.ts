@@ -16,7 +16,11 @@ export interface ErrorLogger {
   error(message: string, ...extra: unknown[]): void;
 }
 
-export function jsonResponse(statusCode: number, body: unknown, headers?: Record<string, string>): JsonResponse {
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): JsonResponse {
   const common = { "content-type": "application/json", "cache-control": "no-store" };
   return {
     statusCode,
