@@ -5,7 +5,8 @@
 // top-level await holds until the store's first connection settles: what Lambda reports as part of
 // Init Duration), the first invocation, and what the first logged error would pay to decode the
 // source map lazily. Variants (source-map options) are interleaved sample by sample so background
-// load hits all alike. Usage: npm run bench:cold (settings: see `settings` below).
+// load hits all alike. Usage: npm run bench:cold (settings: see `settings` below; BENCH_COLD_VARIANTS=regex
+// measures only the matching variants).
 // Writes bench/results/cold-start-<ts>.json.
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -26,6 +27,8 @@ const settings = readConfig(
     /** A packaged getFeatures.zip (`sls package`) to measure as well; built bundles are always measured. */
     BENCH_COLD_ZIP: z.string().optional(),
     BENCH_COLD_KEYSPACE: z.string().default("feature_store"),
+    /** Only the variants whose name matches this regular expression (more samples in less time). */
+    BENCH_COLD_VARIANTS: z.string().optional(),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
   }),
 );
@@ -279,7 +282,7 @@ async function main() {
       },
     ],
   });
-  const variants: Variant[] = [
+  const allVariants: Variant[] = [
     {
       name: "before: map with sources + --enable-source-maps",
       bundle: withSources,
@@ -321,11 +324,15 @@ async function main() {
   ];
   if (settings.BENCH_COLD_ZIP !== undefined) {
     const packaged = await unpackZip(settings.BENCH_COLD_ZIP);
-    variants.push(
+    allVariants.push(
       { name: "packaged zip + --enable-source-maps", bundle: packaged, nodeOptions: "--enable-source-maps" },
       { name: "packaged zip, no flag", bundle: packaged, nodeOptions: "--no-enable-source-maps" },
     );
   }
+  const only =
+    settings.BENCH_COLD_VARIANTS === undefined ? undefined : new RegExp(settings.BENCH_COLD_VARIANTS);
+  const variants = allVariants.filter((v) => only?.test(v.name) ?? true);
+  if (variants.length === 0) throw new Error(`no variant matches BENCH_COLD_VARIANTS`);
   const probe = join(WORK, "probe.mjs");
   writeFileSync(probe, PROBE);
 
