@@ -96,8 +96,10 @@ export function requestTelemetry(
     }
   };
 
+  // Plain functions, not async ones: middy awaits whatever they return, and a promise per hook per
+  // request is work for nothing. They return nothing (anything else would end the request early).
   return {
-    before: async (request) => {
+    before: (request) => {
       // middy's per-request `internal` object (no WeakMap: its entries cost every scavenge).
       (request.internal as Record<string, unknown>)[STARTED_AT] = performance.now();
       // Only the container's first invocation can be a cold start; Powertools decides whether it
@@ -109,7 +111,11 @@ export function requestTelemetry(
       // Values left by requests before an idle period go out now, with their own timestamp.
       if (due(now())) publish();
     },
-    after: async (request) => record(request),
-    onError: async (request) => record(request),
+    after: (request) => {
+      record(request);
+    },
+    onError: (request) => {
+      record(request);
+    },
   };
 }
