@@ -140,6 +140,26 @@ describe("latency metric batching", () => {
     expect(records[0]?.latency).toHaveLength(3);
   });
 
+  it("writes the record Powertools Metrics writes for the same values (namespace, service, unit)", async () => {
+    const get = build({ logSampleRate: 0, metricsFlushIntervalMs: 1000 });
+    for (let i = 0; i < 3; i++) {
+      await get({ view: "energy", entityId: "MAC000002" });
+      clock += 100;
+    }
+    clock += 1000;
+    await get({ view: "energy", entityId: "MAC000002" });
+    const [ours] = latencyRecords();
+    if (ours === undefined) throw new Error("no latency record was written");
+    expect(ours.latency).toHaveLength(3);
+
+    output = [];
+    const reference = new Metrics({ namespace: "FeatureStoreTest", serviceName: "feature-store-test" });
+    reference.setTimestamp(ours._aws.Timestamp);
+    for (const value of ours.latency as number[]) reference.addMetric("latency", "Milliseconds", value);
+    reference.publishStoredMetrics();
+    expect(latencyRecords()).toEqual([ours]);
+  });
+
   it("publishes at 100 values whatever their age (CloudWatch's limit per record)", async () => {
     const get = build({ logSampleRate: 0, metricsFlushIntervalMs: 60_000 });
     const first = clock;
