@@ -65,7 +65,9 @@ export function requestTelemetry(
   // the metric's name and unit) once, from one value; each batch then goes out in that envelope with
   // its own timestamp and values, written to stdout as Powertools writes outside dev mode. Adding
   // each value through addMetric (which reads process.env several times per call) was ~2 µs of the
-  // handler's ~10 µs per request (docs/PERFORMANCE.md, "third round").
+  // handler's ~10 µs per request (docs/PERFORMANCE.md, "third round"). A metric's value in a record
+  // may be one number or an array of them: https://docs.aws.amazon.com/AmazonCloudWatch/latest/
+  // monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
   let envelope: { _aws: { Timestamp: number }; [key: string]: unknown } | undefined;
   const publish = () => {
     if (envelope === undefined) {
