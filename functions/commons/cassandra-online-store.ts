@@ -194,6 +194,8 @@ interface PreparedRead {
   readonly cql: string;
   /** The requested features in the view's order (a subset of the statement's when it reads all). */
   readonly output: readonly OutputColumn[];
+  /** Every output column, in order, set to null: each answer's features start as a copy of it. */
+  readonly template: Readonly<Record<string, FeatureValue>>;
 }
 
 export class CassandraOnlineStore implements OnlineStore {
@@ -245,7 +247,7 @@ export class CassandraOnlineStore implements OnlineStore {
         view.name,
       );
       const row = result.first();
-      return [row === null || row === undefined ? undefined : toOnlineRow(id, row, read.output)];
+      return [row === null || row === undefined ? undefined : toOnlineRow(id, row, read)];
     }
     const uniqueIds = [...new Set(entityIds)];
     // One single-partition read per id, concurrently: token-aware and cheap on Keyspaces,
@@ -256,7 +258,7 @@ export class CassandraOnlineStore implements OnlineStore {
     results.forEach((result, index) => {
       const row = result.first();
       const id = uniqueIds[index] as string;
-      if (row !== null && row !== undefined) rowsById.set(id, toOnlineRow(id, row, read.output));
+      if (row !== null && row !== undefined) rowsById.set(id, toOnlineRow(id, row, read));
     });
     return entityIds.map((id) => rowsById.get(id));
   }
@@ -292,7 +294,8 @@ export class CassandraOnlineStore implements OnlineStore {
       cql = `SELECT ${list} FROM ${this.#keyspace}.${view.onlineTable} WHERE entity_id = ?`;
       this.#statements.set(statementKey, cql);
     }
-    const read: PreparedRead = { cql, output };
+    const template = Object.fromEntries(output.map((c) => [c.name, null]));
+    const read: PreparedRead = { cql, output, template };
     if (this.#reads.size < MAX_REMEMBERED_REQUESTS) this.#reads.set(requestKey, read);
     return read;
   }
@@ -337,11 +340,13 @@ export class CassandraOnlineStore implements OnlineStore {
   }
 }
 
-function toOnlineRow(entityId: string, row: types.Row, columns: readonly OutputColumn[]): OnlineRow {
+function toOnlineRow(entityId: string, row: types.Row, read: PreparedRead): OnlineRow {
   // The driver's Row holds each column as an own property of its name (Row.get reads the same).
   const values = row as unknown as Readonly<Record<string, unknown>>;
-  const features: Record<string, FeatureValue> = {};
-  for (const column of columns) features[column.name] = toFeatureValue(values[column.name], column.type);
+  // A copy of the template has every column in place, in order: filling it and serialising it cost
+  // less than adding 22 properties one by one (~2 µs per vector, docs/PERFORMANCE.md "third round").
+  const features: Record<string, FeatureValue> = Object.assign({}, read.template);
+  for (const column of read.output) features[column.name] = toFeatureValue(values[column.name], column.type);
   const date = values.feature_date;
   return { entityId, featureDate: date == null ? null : String(date), features };
 }

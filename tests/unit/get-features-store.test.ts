@@ -132,6 +132,20 @@ describe("CassandraOnlineStore", () => {
     expect(toFeatureValue(0, "double")).toBe(0);
   });
 
+  it("answers each vector's features in the view's order, whatever the request's, and only those asked", async () => {
+    const { client } = fakeClient({
+      W: { feature_date: new types.LocalDate(2014, 1, 2), temperature: 1.25, rain_mm: 3, summary: "dry" },
+    });
+    const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 500 });
+    for (let i = 0; i < 2; i++) {
+      // The second time the remembered read (and its template) answers.
+      const [row] = await store.getLatest(weather, ["W"], ["summary", "temperature", "sunshine_s_7d"]);
+      expect(JSON.stringify(row?.features)).toBe('{"temperature":1.25,"summary":"dry","sunshine_s_7d":null}');
+    }
+    const [all] = await store.getLatest(weather, ["W"]);
+    expect(Object.keys(all?.features ?? {})).toEqual(weather.features.map((f) => f.name));
+  });
+
   it("gives up with StoreUnavailableError at the deadline when the store does not answer", async () => {
     const { client } = fakeClient({}, () => new Promise(() => undefined));
     const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 100, retryAfterSeconds: 2 });
