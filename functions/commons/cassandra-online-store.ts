@@ -290,7 +290,8 @@ export class CassandraOnlineStore implements OnlineStore {
     }
     let cql = this.#statements.get(statementKey);
     if (cql === undefined) {
-      const list = ["entity_id", "feature_date", ...selected.map((c) => c.name)].join(", ");
+      // Not the key: the caller's id is the row's (one less column to send and decode per read).
+      const list = ["feature_date", ...selected.map((c) => c.name)].join(", ");
       cql = `SELECT ${list} FROM ${this.#keyspace}.${view.onlineTable} WHERE entity_id = ?`;
       this.#statements.set(statementKey, cql);
     }

@@ -51,7 +51,7 @@ describe("CassandraOnlineStore", () => {
     expect(executed).toHaveLength(1);
     const [call] = executed;
     expect(call?.query).toBe(
-      `SELECT entity_id, feature_date, ${energy.features.map((f) => f.name).join(", ")} FROM ks_test.energy_features WHERE entity_id = ?`,
+      `SELECT feature_date, ${energy.features.map((f) => f.name).join(", ")} FROM ks_test.energy_features WHERE entity_id = ?`,
     );
     expect(call?.params).toEqual(["MAC1"]);
     expect(call?.options).toMatchObject({ prepare: true, isIdempotent: true });
@@ -63,7 +63,7 @@ describe("CassandraOnlineStore", () => {
     await store.getLatest(energy, ["A"], ["energy_max_6m", "energy_mean"]);
     await store.getLatest(energy, ["A"], ["energy_mean", "energy_max_6m"]);
     expect(executed[0]?.query).toBe(
-      "SELECT entity_id, feature_date, energy_mean, energy_max_6m FROM ks.energy_features WHERE entity_id = ?",
+      "SELECT feature_date, energy_mean, energy_max_6m FROM ks.energy_features WHERE entity_id = ?",
     );
     expect(executed[1]?.query).toBe(executed[0]?.query);
   });
