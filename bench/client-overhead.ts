@@ -11,7 +11,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FeatureStoreClient } from "#clients/typescript/src/index.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 
 const { values } = parseArgs({ options: { calls: { type: "string", default: "3000" } } });
 const CALLS = Number(values.calls);

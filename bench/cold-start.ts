@@ -5,18 +5,20 @@
 // top-level await holds until the store's first connection settles: what Lambda reports as part of
 // Init Duration), the first invocation, and what the first logged error would pay to decode the
 // source map lazily. Variants (source-map options) are interleaved sample by sample so background
-// load hits all alike. Usage: npm run bench:cold (settings: see `settings` below).
+// load hits all alike. Usage: npm run bench:cold (settings: see `settings` below; BENCH_COLD_VARIANTS=regex
+// measures only the matching variants).
 // Writes bench/results/cold-start-<ts>.json.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { type BuildOptions, build } from "esbuild";
+import { type BuildOptions, build, type Metafile } from "esbuild";
 import JSZip from "jszip";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
 import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
+import { CqlLoginTimer } from "./cql-login-timer.js";
 
 const settings = readConfig(
   z.object({
@@ -25,6 +27,8 @@ const settings = readConfig(
     /** A packaged getFeatures.zip (`sls package`) to measure as well; built bundles are always measured. */
     BENCH_COLD_ZIP: z.string().optional(),
     BENCH_COLD_KEYSPACE: z.string().default("feature_store"),
+    /** Only the variants whose name matches this regular expression (more samples in less time). */
+    BENCH_COLD_VARIANTS: z.string().optional(),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
   }),
 );
@@ -38,6 +42,8 @@ interface Variant {
   readonly name: string;
   readonly bundle: string;
   readonly nodeOptions: string;
+  /** Connect through the login-timing proxy (bench/cql-login-timer.ts) and report the login's wait. */
+  readonly timeLogin?: boolean;
 }
 
 interface ServerlessTemplate {
@@ -56,9 +62,18 @@ function packagingOptions(): BuildOptions {
     outputFileExtension,
     exclude: _exclude,
     packager: _packager,
+    plugins,
     ...options
-  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & { outputFileExtension?: string };
-  return { ...(options as BuildOptions), outExtension: { ".js": outputFileExtension ?? ".js" } };
+  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & {
+    outputFileExtension?: string;
+    plugins?: string;
+  };
+  return {
+    ...(options as BuildOptions),
+    outExtension: { ".js": outputFileExtension ?? ".js" },
+    // serverless-esbuild requires the plugins file from the service directory.
+    ...(plugins === undefined ? {} : { plugins: require(join(ROOT, plugins)) as BuildOptions["plugins"] }),
+  };
 }
 
 /** Builds warm-handler as `sls package` would, with the given source-map settings, plus the views. */
@@ -69,7 +84,7 @@ async function buildBundle(
 ): Promise<string> {
   const dir = join(WORK, key);
   rmSync(dir, { recursive: true, force: true });
-  await build({
+  const { metafile } = await build({
     ...packagingOptions(),
     ...overrides,
     entryPoints: {
@@ -77,9 +92,25 @@ async function buildBundle(
     },
     outdir: dir,
     logLevel: "warning",
+    metafile: true,
   });
+  bundleContents.set(dir, bytesByPackage(metafile));
   cpSync(join(ROOT, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
   return dir;
+}
+
+/** Built bundle directory → bytes of output per source package (esbuild's metafile), largest first. */
+const bundleContents = new Map<string, Record<string, number>>();
+
+function bytesByPackage(metafile: Metafile): Record<string, number> {
+  const totals = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? "(project)";
+      totals.set(pkg, (totals.get(pkg) ?? 0) + bytesInOutput);
+    }
+  }
+  return Object.fromEntries([...totals].sort((a, b) => b[1] - a[1]));
 }
 
 async function unpackZip(zipPath: string): Promise<string> {
@@ -135,14 +166,18 @@ interface Sample {
   connected: boolean;
   mapMs: number | null;
   wallMs: number;
+  /** The login's wait (ms), for variants run through the login-timing proxy. */
+  loginMs: number | null;
 }
 
-function sample(variant: Variant, probe: string): Sample {
+let loginTimer: CqlLoginTimer | undefined;
+
+async function sample(variant: Variant, probe: string): Promise<Sample> {
   const started = performance.now();
-  const child = spawnSync(process.execPath, [probe], {
+  loginTimer?.take();
+  const port = variant.timeLogin && loginTimer !== undefined ? loginTimer.port : settings.CASSANDRA_PORT;
+  const child = await run(process.execPath, [probe], {
     cwd: variant.bundle,
-    encoding: "utf8",
-    timeout: 60_000,
     env: {
       PATH: process.env.PATH,
       NODE_OPTIONS: variant.nodeOptions,
@@ -150,7 +185,7 @@ function sample(variant: Variant, probe: string): Sample {
       LAMBDA_TASK_ROOT: variant.bundle,
       ONLINE_STORE: "cassandra",
       CASSANDRA_CONTACT_POINTS: "127.0.0.1",
-      CASSANDRA_PORT: String(settings.CASSANDRA_PORT),
+      CASSANDRA_PORT: String(port),
       ...localCassandraAuthEnv(),
       KEYSPACE: settings.BENCH_COLD_KEYSPACE,
       FEATURE_VIEWS_DIR: "resources/feature-views",
@@ -165,7 +200,34 @@ function sample(variant: Variant, probe: string): Sample {
   if (child.status !== 0 || line === undefined) {
     throw new Error(`${variant.name}: probe failed (${child.status}): ${child.stderr.slice(-2000)}`);
   }
-  return { ...(JSON.parse(line.slice("PROBE ".length)) as Omit<Sample, "wallMs">), wallMs };
+  const logins = variant.timeLogin ? (loginTimer?.take() ?? []) : [];
+  const loginMs = variant.timeLogin ? logins.reduce((a, b) => a + b, 0) : null;
+  return {
+    ...(JSON.parse(line.slice("PROBE ".length)) as Omit<Sample, "wallMs" | "loginMs">),
+    wallMs,
+    loginMs,
+  };
+}
+
+/** spawn, collected (spawnSync would block the login-timing proxy in this process). */
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function stats(values: number[]) {
@@ -188,8 +250,11 @@ async function main() {
   const noMap = await buildBundle("no-map", { sourcemap: false });
   // handler.ts as the entry (no top-level await): init splits into the import and the connect.
   const split = await buildBundle("split-import-connect", {}, "functions/get-features/handler.ts");
+  // Before the views were embedded at build time (resources/esbuild-plugins.cjs): the view files
+  // read with yaml at init, yaml in the bundle. The older "before" variants below read them so too.
+  const withYaml = await buildBundle("views-from-yaml", { plugins: [] });
   // Before adm-zip was replaced by a stub (serverless.yml alias): the driver's real dependency.
-  const withAdmZip = await buildBundle("with-adm-zip", { alias: {} });
+  const withAdmZip = await buildBundle("with-adm-zip", { alias: {}, plugins: [] });
   // Before the SigV4 login of our own (functions/commons/sigv4-auth-provider.ts): the same bundle
   // with aws-sigv4-auth-cassandra-plugin, its v2 SDK (aliased to aws-sdk/global, as serverless.yml
   // had it) and crypto-js in its place. The local node logs in by password either way: the
@@ -217,7 +282,7 @@ async function main() {
       },
     ],
   });
-  const variants: Variant[] = [
+  const allVariants: Variant[] = [
     {
       name: "before: map with sources + --enable-source-maps",
       bundle: withSources,
@@ -229,10 +294,21 @@ async function main() {
       bundle: asTemplate,
       nodeOptions: templateNodeOptions,
     },
+    {
+      name: `serverless.yml as is, through the login-timing proxy (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: asTemplate,
+      nodeOptions: templateNodeOptions,
+      timeLogin: true,
+    },
     { name: "no source map at all", bundle: noMap, nodeOptions: "" },
     {
       name: `split: handler.ts entry, init = import + connect (${templateNodeOptions || "no NODE_OPTIONS"})`,
       bundle: split,
+      nodeOptions: templateNodeOptions,
+    },
+    {
+      name: `before (round 2): views read with yaml at init (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: withYaml,
       nodeOptions: templateNodeOptions,
     },
     {
@@ -248,21 +324,27 @@ async function main() {
   ];
   if (settings.BENCH_COLD_ZIP !== undefined) {
     const packaged = await unpackZip(settings.BENCH_COLD_ZIP);
-    variants.push(
+    allVariants.push(
       { name: "packaged zip + --enable-source-maps", bundle: packaged, nodeOptions: "--enable-source-maps" },
       { name: "packaged zip, no flag", bundle: packaged, nodeOptions: "--no-enable-source-maps" },
     );
   }
+  const only =
+    settings.BENCH_COLD_VARIANTS === undefined ? undefined : new RegExp(settings.BENCH_COLD_VARIANTS);
+  const variants = allVariants.filter((v) => only?.test(v.name) ?? true);
+  if (variants.length === 0) throw new Error(`no variant matches BENCH_COLD_VARIANTS`);
   const probe = join(WORK, "probe.mjs");
   writeFileSync(probe, PROBE);
 
   const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
-  for (const variant of variants) sample(variant, probe); // one discarded run each: file cache warm
+  loginTimer = await CqlLoginTimer.start(settings.CASSANDRA_PORT);
+  for (const variant of variants) await sample(variant, probe); // one discarded run each: file cache warm
   for (let i = 1; i <= settings.BENCH_COLD_SAMPLES; i++) {
-    for (const variant of variants) samples.get(variant)?.push(sample(variant, probe));
+    for (const variant of variants) samples.get(variant)?.push(await sample(variant, probe));
     log(`sample ${i}/${settings.BENCH_COLD_SAMPLES} of each variant done`);
   }
   const loadAtEnd = loadavg();
+  await loginTimer.stop();
 
   const size = (path: string) => (existsSync(path) ? statSync(path).size : null);
   const results = variants.map((variant) => {
@@ -273,6 +355,7 @@ async function main() {
       nodeOptions: variant.nodeOptions,
       bundleBytes: size(bundlePath),
       mapBytes: size(`${bundlePath}.map`),
+      bundleBytesByPackage: bundleContents.get(variant.bundle) ?? null,
       connectedEverySample: runs.every((r) => r.connected),
       statuses: [...new Set(runs.map((r) => r.status))],
       bootMs: stats(runs.map((r) => r.bootMs)),
@@ -281,6 +364,8 @@ async function main() {
       connectAfterImportMs: stats(runs.map((r) => r.connectAfterImportMs)),
       processStartToReadyMs: stats(runs.map((r) => r.readyMs)),
       firstInvokeMs: stats(runs.map((r) => r.firstInvokeMs)),
+      loginMs: variant.timeLogin ? stats(runs.map((r) => r.loginMs ?? 0)) : null,
+      initExcludingLoginMs: variant.timeLogin ? stats(runs.map((r) => r.initMs - (r.loginMs ?? 0))) : null,
       firstErrorMapDecodeMs: runs[0]?.mapMs == null ? null : stats(runs.map((r) => r.mapMs as number)),
       wallMs: stats(runs.map((r) => r.wallMs)),
     };
@@ -315,6 +400,20 @@ async function main() {
     const kb = (b: number | null) => (b === null ? "–" : String(Math.round(b / 1024)));
     log(
       `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
+    );
+  }
+  for (const r of results) {
+    if (r.loginMs !== null && r.initExcludingLoginMs !== null) {
+      log(
+        `${r.variant}: login wait (AUTH_RESPONSE -> AUTH_SUCCESS) ${cell(r.loginMs)}, init excluding it ${cell(r.initExcludingLoginMs)}`,
+      );
+    }
+  }
+  const asIs = results.find((r) => r.variant.startsWith("serverless.yml as is"))?.bundleBytesByPackage;
+  if (asIs) {
+    const top = Object.entries(asIs).slice(0, 8);
+    log(
+      `serverless.yml as is, kB by package (esbuild metafile): ${top.map(([p, b]) => `${p} ${Math.round(b / 1024)}`).join(", ")}`,
     );
   }
   log("¹ only the handler.ts entry (no top-level await) shows it; the others connect inside the import");

@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { FeatureView } from "#commons/feature-view.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import type { OnlineRow, OnlineStore } from "#commons/online-store.js";
 import { FeatureReader } from "#functions/get-features/feature-reader.js";
 import { createGetFeaturesHandler } from "#functions/get-features/http-handler.js";

@@ -5,7 +5,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Client } from "cassandra-driver";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 import { applyOnlineSchema } from "#scripts/cassandra/online-schema-migration.js";
 import type { LocalPaths, LocalSettings } from "./settings.js";

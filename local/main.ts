@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import type { IngestOutcome } from "#functions/ingest/ingest-raw-files.js";
 import { csvFacts } from "./csv-facts.js";
 import { captureHandlerOutput } from "./handler-output.js";

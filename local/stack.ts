@@ -8,7 +8,7 @@ import { CreateTableCommand, ResourceInUseException } from "@aws-sdk/client-dyna
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Client } from "cassandra-driver";
 import { writeCompiledViews } from "#commons/compiled-view.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { type FileItem, readFile } from "#commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { runLedgerTableDefinition } from "#commons/run-ledger-table.js";

@@ -3,7 +3,7 @@
 // (`sls invoke -f status --data '{"view":"energy"}'`): what runs now, recent runs, queued files,
 // failures and quarantined files.
 import { parseArgs } from "node:util";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { status, type ViewStatus } from "#functions/status/status.js";
 import { localAwsClients } from "./local-aws.js";

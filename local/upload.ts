@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { fileIdOf, readFile } from "#commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { quarantineKeyFor } from "#functions/ingest/ingest-raw-files.js";

@@ -8,7 +8,7 @@ const path = require("node:path");
 const tsx = require("tsx/cjs/api");
 const names = require("./names.cjs");
 
-const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
+const { loadFeatureViews } = tsx.require("../functions/commons/feature-view-files.ts", __filename);
 
 const { ids, bucketArn, keyspacesTableArn, keyspacesSystemArn, logGroupArn, emrClusterArn, join } = names;
 

@@ -4,7 +4,7 @@
 const path = require("node:path");
 const tsx = require("tsx/cjs/api");
 
-const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
+const { loadFeatureViews } = tsx.require("../functions/commons/feature-view-files.ts", __filename);
 const { keyspacesResources } = tsx.require("../functions/commons/online-schema.ts", __filename);
 
 module.exports.resources = async ({ resolveVariable }) => {

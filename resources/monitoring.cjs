@@ -8,7 +8,7 @@ const tsx = require("tsx/cjs/api");
 const { ids, join, metricsServiceName } = require("./names.cjs");
 const { kmsKeyPolicy } = require("./security.cjs");
 
-const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
+const { loadFeatureViews } = tsx.require("../functions/commons/feature-view-files.ts", __filename);
 
 /** The custom metrics the functions publish (Powertools Metrics, EMF), all per view. */
 const METRICS_NAMESPACE = "FeatureStore";

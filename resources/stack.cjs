@@ -12,7 +12,7 @@ const monitoring = require("./monitoring.cjs");
 const security = require("./security.cjs");
 const { ids, join } = require("./names.cjs");
 
-const { loadFeatureViews } = tsx.require("../functions/commons/feature-view.ts", __filename);
+const { loadFeatureViews } = tsx.require("../functions/commons/feature-view-files.ts", __filename);
 const { KEYSPACE_LOGICAL_ID, tableLogicalId } = tsx.require(
   "../functions/commons/online-schema.ts",
   __filename,

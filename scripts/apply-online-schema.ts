@@ -4,7 +4,8 @@
 import { Client } from "cassandra-driver";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
-import { DEFAULT_FEATURE_VIEWS_DIR, loadFeatureViews } from "#commons/feature-view.js";
+import { DEFAULT_FEATURE_VIEWS_DIR } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { identifierSchema } from "#commons/identifiers.js";
 import { localCassandraAuthProvider } from "./cassandra/local-credentials.js";
 import { applyOnlineSchema, IncompatibleOnlineSchemaError } from "./cassandra/online-schema-migration.js";

@@ -5,7 +5,8 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_COMPILED_VIEWS_DIR, writeCompiledViews } from "#commons/compiled-view.js";
-import { DEFAULT_FEATURE_VIEWS_DIR, FeatureViewError, loadFeatureViews } from "#commons/feature-view.js";
+import { DEFAULT_FEATURE_VIEWS_DIR, FeatureViewError } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 
 function main(): number {
   const { values } = parseArgs({

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FeatureView } from "#commons/feature-view.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { buildOpenApiDocument, pascalCase } from "#functions/get-features/openapi.js";
 import { describeViews, type JsonType } from "#functions/get-features/view-catalog.js";
 

@@ -1,10 +1,9 @@
 // Feature views: the one source of truth for what a view's features are, their types, the value
-// rules of its raw rows, and the online table that holds them. Loaded and validated here, and only
-// here, from resources/feature-views/<view>.yml: the functions and the schema generators use the
-// result directly, the Spark job gets it compiled to JSON (compiled-view.ts).
-import { readdirSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
-import { parse as parseYaml } from "yaml";
+// rules of its raw rows, and the online table that holds them. Validated here, and only here, from
+// the parsed contents of resources/feature-views/<view>.yml (read by feature-view-files.ts, or
+// embedded in getFeatures' bundle at build time): the functions and the schema generators use the
+// result directly, the Spark job gets it compiled to JSON (compiled-view.ts). No file or YAML
+// reading here, so a bundle that embeds the views carries no YAML parser.
 import { z } from "zod";
 import { identifierSchema } from "./identifiers.js";
 
@@ -240,16 +239,17 @@ export function parseFeatureView(raw: unknown, origin: string): FeatureView {
   };
 }
 
-/** Loads one view file (YAML or JSON). */
-export function loadFeatureViewFile(path: string): FeatureView {
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw new FeatureViewError(`Cannot read feature view ${path}: ${(error as Error).message}`);
-  }
-  const view = parseFeatureView(raw, path);
-  const expected = basename(path).replace(/\.(ya?ml|json)$/, "");
+/** A view file's parsed contents and where they came from (`path` names the file in errors). */
+export interface FeatureViewSource {
+  readonly path: string;
+  readonly content: unknown;
+}
+
+/** Validates one view file's contents; the view's name must be the file's name. */
+export function featureViewFromSource({ path, content }: FeatureViewSource): FeatureView {
+  const view = parseFeatureView(content, path);
+  const fileName = path.slice(path.lastIndexOf("/") + 1);
+  const expected = fileName.replace(/\.(ya?ml|json)$/, "");
   if (view.name !== expected) {
     throw new FeatureViewError(
       `Feature view ${path} declares name "${view.name}"; the file must be ${view.name}.yml`,
@@ -258,16 +258,16 @@ export function loadFeatureViewFile(path: string): FeatureView {
   return view;
 }
 
-/** Loads every view in a directory, keyed by name. Two views may not share an online table. */
-export function loadFeatureViews(dir: string): ReadonlyMap<string, FeatureView> {
-  const files = readdirSync(dir)
-    .filter((f) => /\.(ya?ml|json)$/.test(f))
-    .sort();
-  if (files.length === 0) throw new FeatureViewError(`No feature views found in ${dir}`);
+/** Validates every view of a directory's files, keyed by name. Two views may not share an online table. */
+export function featureViewsFromSources(
+  sources: readonly FeatureViewSource[],
+  origin: string,
+): ReadonlyMap<string, FeatureView> {
+  if (sources.length === 0) throw new FeatureViewError(`No feature views found in ${origin}`);
   const views = new Map<string, FeatureView>();
   const tables = new Map<string, string>();
-  for (const file of files) {
-    const view = loadFeatureViewFile(join(dir, file));
+  for (const source of sources) {
+    const view = featureViewFromSource(source);
     const owner = tables.get(view.onlineTable);
     if (owner !== undefined) {
       throw new FeatureViewError(

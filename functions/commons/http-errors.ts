@@ -2,6 +2,7 @@
 // middleware, so its onError runs first and every failure leaves as `{error:{code,message}}`.
 // 4xx messages are written for callers; 5xx bodies are fixed texts that never carry internals.
 import type { MiddlewareObj } from "@middy/core";
+import type { Context } from "aws-lambda";
 import { EntityNotFoundError, InvalidRequestError, StoreUnavailableError } from "./errors.js";
 
 export interface JsonResponse {
@@ -18,11 +19,12 @@ export interface ErrorLogger {
 export function jsonResponse(
   statusCode: number,
   body: unknown,
-  headers: Record<string, string> = {},
+  headers?: Record<string, string>,
 ): JsonResponse {
+  const common = { "content-type": "application/json", "cache-control": "no-store" };
   return {
     statusCode,
-    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+    headers: headers === undefined ? common : { ...common, ...headers },
     body: JSON.stringify(body),
   };
 }
@@ -40,14 +42,23 @@ export function errorResponse(error: unknown): JsonResponse {
   return jsonResponse(500, body("INTERNAL", "Internal error"));
 }
 
+export interface HttpErrorsOptions<TEvent, TContext extends Context> {
+  readonly logger?: ErrorLogger;
+  /** Attributes the failure line carries about its request (e.g. request ids). */
+  readonly logKeys?: (request: { event: TEvent; context: TContext }) => Record<string, unknown>;
+}
+
 /** Middy middleware: sets the error response and logs server-side failures with their cause. */
-export function httpErrors(options: { logger?: ErrorLogger } = {}): MiddlewareObj {
+export function httpErrors<TEvent = unknown, TContext extends Context = Context>(
+  options: HttpErrorsOptions<TEvent, TContext> = {},
+): MiddlewareObj<TEvent, unknown, Error, TContext> {
   return {
     onError: async (request) => {
       const response = errorResponse(request.error);
       if (response.statusCode >= 500) {
         const log = response.statusCode === 503 ? options.logger?.warn : options.logger?.error;
         log?.call(options.logger, "request failed", {
+          ...options.logKeys?.(request),
           statusCode: response.statusCode,
           error: request.error,
         });

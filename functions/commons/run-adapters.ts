@@ -10,7 +10,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { RunConfig } from "./feature-job-config.js";
 import type { RunAlerts, RunDependencies, RunMetrics } from "./feature-runs.js";
-import { loadFeatureViews } from "./feature-view.js";
+import { loadFeatureViews } from "./feature-view-files.js";
 import { startFeatureJobStep } from "./jobs/start-step.js";
 import { DynamoDbRunLedgerStore } from "./run-ledger-store.js";
 

@@ -5,15 +5,16 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { CassandraOnlineStore, createCassandraClient } from "#commons/cassandra-online-store.js";
 import { readConfig } from "#commons/config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
 import { FeatureReader } from "./feature-reader.js";
+import { featureViewsIn } from "./feature-view-source.js";
 import { getFeaturesConfigSchema } from "./get-features-config.js";
 import { createGetFeaturesHandler } from "./http-handler.js";
 
 const logger = new Logger();
 const metrics = new Metrics();
 const config = readConfig(getFeaturesConfigSchema);
-const views = loadFeatureViews(
+// From the files in FEATURE_VIEWS_DIR, or, in the packaged bundle, as embedded at build time.
+const views = featureViewsIn(
   resolve(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), config.FEATURE_VIEWS_DIR),
 );
 

@@ -6,7 +6,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import middy from "@middy/core";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { status } from "./status.js";
 

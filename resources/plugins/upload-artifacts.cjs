@@ -65,7 +65,7 @@ function listFilesRecursively(dir) {
 /** Validates and compiles every view of a directory, by the TypeScript loader (one set of rules). */
 function compileViews(dir) {
   const tsx = require("tsx/cjs/api");
-  const { loadFeatureViews } = tsx.require("../../functions/commons/feature-view.ts", __filename);
+  const { loadFeatureViews } = tsx.require("../../functions/commons/feature-view-files.ts", __filename);
   const { compiledViewFileName, compiledViewJson } = tsx.require(
     "../../functions/commons/compiled-view.ts",
     __filename,

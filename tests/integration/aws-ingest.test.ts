@@ -9,7 +9,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3
 import type { S3Event } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runConfigSchema } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { runDependencies } from "#commons/run-adapters.js";
 import { type FileItem, fileIdOf, listFiles, readLock } from "#commons/run-ledger.js";
 import type { RunLedgerStore } from "#commons/run-ledger-store.js";

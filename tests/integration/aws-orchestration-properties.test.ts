@@ -9,7 +9,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runConfigSchema } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";
 import { parseS3Uri } from "#commons/s3-object.js";
 import {

@@ -19,7 +19,7 @@ import {
 import type { S3Event } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunConfig, runConfigSchema } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { runDependencies } from "#commons/run-adapters.js";
 import { listFiles, readLock, readRun } from "#commons/run-ledger.js";
 import { DynamoDbRunLedgerStore } from "#commons/run-ledger-store.js";

@@ -10,7 +10,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { PutObjectCommand, type PutObjectCommandOutput } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runConfigSchema } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { runDependencies } from "#commons/run-adapters.js";
 import { fileIdOf, listFiles, readFile } from "#commons/run-ledger.js";
 import type { RunLedgerStore } from "#commons/run-ledger-store.js";

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { Client } from "cassandra-driver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { type FeatureView, loadFeatureViews } from "#commons/feature-view.js";
+import type { FeatureView } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { onlineColumns } from "#commons/online-schema.js";
 import { localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
 import {

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { onlineColumns, tableLogicalId } from "#commons/online-schema.js";
 import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
 

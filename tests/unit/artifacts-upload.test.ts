@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import JSZip from "jszip";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { compiledViewJson } from "#commons/compiled-view.js";
-import { loadFeatureViewFile } from "#commons/feature-view.js";
+import { loadFeatureViewFile } from "#commons/feature-view-files.js";
 import { ARTIFACT_KEYS } from "#commons/jobs/artifacts.js";
 
 interface Selection {

@@ -5,7 +5,7 @@
 import { gzipSync } from "node:zlib";
 import JSZip from "jszip";
 import { describe, expect, it } from "vitest";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { checkFileHead, HEAD_BYTES } from "#functions/ingest/check-raw-file.js";
 
 function energyView() {

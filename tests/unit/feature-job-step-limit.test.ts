@@ -15,7 +15,7 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { type FeatureJobConfig, readFeatureJobConfig } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { s3JobLocations } from "#commons/jobs/artifacts.js";
 import { type FeatureJobRun, sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";
 import { startFeatureJob, startFeatureJobStep } from "#commons/jobs/start-step.js";

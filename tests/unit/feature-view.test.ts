@@ -6,12 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import {
-  DEFAULT_MAX_FUTURE_DAYS,
-  FeatureViewError,
-  loadFeatureViewFile,
-  parseFeatureView,
-} from "#commons/feature-view.js";
+import { DEFAULT_MAX_FUTURE_DAYS, FeatureViewError, parseFeatureView } from "#commons/feature-view.js";
+import { loadFeatureViewFile } from "#commons/feature-view-files.js";
 import { onlineColumns } from "#commons/online-schema.js";
 
 type ViewFile = {

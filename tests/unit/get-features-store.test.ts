@@ -30,7 +30,8 @@ function fakeClient(rows: Record<string, Record<string, unknown>>, answer?: () =
       if (answer !== undefined) return answer();
       const row = rows[params[0] as string];
       return Promise.resolve({
-        first: () => (row === undefined ? null : { get: (name: string) => row[name] }),
+        // As the driver's Row: each column an own property of its name, and get(name).
+        first: () => (row === undefined ? null : { ...row, get: (name: string) => row[name] }),
       });
     },
     connect: () => Promise.resolve(),
@@ -50,7 +51,7 @@ describe("CassandraOnlineStore", () => {
     expect(executed).toHaveLength(1);
     const [call] = executed;
     expect(call?.query).toBe(
-      `SELECT entity_id, feature_date, ${energy.features.map((f) => f.name).join(", ")} FROM ks_test.energy_features WHERE entity_id = ?`,
+      `SELECT feature_date, ${energy.features.map((f) => f.name).join(", ")} FROM ks_test.energy_features WHERE entity_id = ?`,
     );
     expect(call?.params).toEqual(["MAC1"]);
     expect(call?.options).toMatchObject({ prepare: true, isIdempotent: true });
@@ -62,7 +63,7 @@ describe("CassandraOnlineStore", () => {
     await store.getLatest(energy, ["A"], ["energy_max_6m", "energy_mean"]);
     await store.getLatest(energy, ["A"], ["energy_mean", "energy_max_6m"]);
     expect(executed[0]?.query).toBe(
-      "SELECT entity_id, feature_date, energy_mean, energy_max_6m FROM ks.energy_features WHERE entity_id = ?",
+      "SELECT feature_date, energy_mean, energy_max_6m FROM ks.energy_features WHERE entity_id = ?",
     );
     expect(executed[1]?.query).toBe(executed[0]?.query);
   });
@@ -72,6 +73,23 @@ describe("CassandraOnlineStore", () => {
     const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 500 });
     await expect(store.getLatest(energy, ["A"], ["energy_mean, password"])).rejects.toThrow(/not in view/);
     expect(executed).toEqual([]);
+  });
+
+  it("remembers a request's read, yet checks the names of every request it has not seen", async () => {
+    const { client, executed } = fakeClient({});
+    const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 500 });
+    await store.getLatest(energy, ["A"], ["energy_mean", "energy_max_6m"]);
+    await store.getLatest(energy, ["B"], ["energy_mean", "energy_max_6m"]);
+    expect(executed.map((call) => call.query)).toEqual([executed[0]?.query, executed[0]?.query]);
+    // Names that would join into the remembered request's key are still refused.
+    for (const names of [
+      ["energy_mean\nenergy_max_6m"],
+      ["energy_mean,energy_max_6m"],
+      ['energy_mean","energy_max_6m'],
+    ]) {
+      await expect(store.getLatest(energy, ["C"], names)).rejects.toThrow(/not in view/);
+    }
+    expect(executed).toHaveLength(2);
   });
 
   it("reads each distinct id once and answers aligned with the request, undefined for missing rows", async () => {
@@ -112,6 +130,20 @@ describe("CassandraOnlineStore", () => {
     });
     expect(toFeatureValue(undefined, "double")).toBeNull();
     expect(toFeatureValue(0, "double")).toBe(0);
+  });
+
+  it("answers each vector's features in the view's order, whatever the request's, and only those asked", async () => {
+    const { client } = fakeClient({
+      W: { feature_date: new types.LocalDate(2014, 1, 2), temperature: 1.25, rain_mm: 3, summary: "dry" },
+    });
+    const store = new CassandraOnlineStore({ client, keyspace: "ks", deadlineMs: 500 });
+    for (let i = 0; i < 2; i++) {
+      // The second time the remembered read (and its template) answers.
+      const [row] = await store.getLatest(weather, ["W"], ["summary", "temperature", "sunshine_s_7d"]);
+      expect(JSON.stringify(row?.features)).toBe('{"temperature":1.25,"summary":"dry","sunshine_s_7d":null}');
+    }
+    const [all] = await store.getLatest(weather, ["W"]);
+    expect(Object.keys(all?.features ?? {})).toEqual(weather.features.map((f) => f.name));
   });
 
   it("gives up with StoreUnavailableError at the deadline when the store does not answer", async () => {

@@ -89,6 +89,32 @@ describe("request log sampling", () => {
   });
 });
 
+describe("request timing and ids", () => {
+  it("measures each request from before the read to the response, for the line and the metric", async () => {
+    const get = build({ logSampleRate: 1, metricsFlushIntervalMs: 0 });
+    store.delayMs = 30;
+    await get({ view: "energy", entityId: "MAC000002" });
+    const [line] = served();
+    expect(line?.latencyMs).toBeGreaterThanOrEqual(25);
+    expect(latencyRecords()[0]?.latency).toBeGreaterThanOrEqual(25);
+  });
+
+  it("puts the Lambda and API request ids on the request line and on the failure line of a 500", async () => {
+    const get = build({ logSampleRate: 0, metricsFlushIntervalMs: 0 });
+    store.failure = new Error("unconfigured table energy_features");
+    await get({ view: "energy", entityId: "MAC000002", requestId: "api-req-9" }, "lambda-req-9");
+    const ids = (l: Record<string, unknown>) => [l.message, l.function_request_id, l.correlation_id];
+    expect(
+      lines()
+        .filter((l) => typeof l.message === "string")
+        .map(ids),
+    ).toEqual([
+      ["request failed", "lambda-req-9", "api-req-9"],
+      ["request served", "lambda-req-9", "api-req-9"],
+    ]);
+  });
+});
+
 describe("latency metric batching", () => {
   it("publishes one record per invocation when the flush interval is 0", async () => {
     const get = build({ logSampleRate: 1, metricsFlushIntervalMs: 0 });
@@ -112,6 +138,26 @@ describe("latency metric batching", () => {
     expect(records).toHaveLength(1);
     expect(records[0]?._aws.Timestamp).toBe(first);
     expect(records[0]?.latency).toHaveLength(3);
+  });
+
+  it("writes the record Powertools Metrics writes for the same values (namespace, service, unit)", async () => {
+    const get = build({ logSampleRate: 0, metricsFlushIntervalMs: 1000 });
+    for (let i = 0; i < 3; i++) {
+      await get({ view: "energy", entityId: "MAC000002" });
+      clock += 100;
+    }
+    clock += 1000;
+    await get({ view: "energy", entityId: "MAC000002" });
+    const [ours] = latencyRecords();
+    if (ours === undefined) throw new Error("no latency record was written");
+    expect(ours.latency).toHaveLength(3);
+
+    output = [];
+    const reference = new Metrics({ namespace: "FeatureStoreTest", serviceName: "feature-store-test" });
+    reference.setTimestamp(ours._aws.Timestamp);
+    for (const value of ours.latency as number[]) reference.addMetric("latency", "Milliseconds", value);
+    reference.publishStoredMetrics();
+    expect(latencyRecords()).toEqual([ours]);
   });
 
   it("publishes at 100 values whatever their age (CloudWatch's limit per record)", async () => {

@@ -133,6 +133,35 @@ describe("bad input is a 400 that names the problem, and never reaches the store
       /unknown query/,
     ],
     ["a view listed twice", { view: "energy,energy", entityId: "MAC000002" }, /listed twice/],
+    [
+      "a view parameter over 1,024 characters",
+      { view: "e".repeat(1025), entityId: "MAC000002" },
+      /malformed request/,
+    ],
+    [
+      "more than 10 views",
+      { view: Array.from({ length: 11 }, (_, i) => `view${i}`).join(","), entityId: "MAC000002" },
+      /at most 10 views per read/,
+    ],
+    [
+      "a features parameter over 8,192 characters",
+      { view: "energy", entityId: "MAC000002", query: { features: "energy_mean,".repeat(700) } },
+      /malformed request/,
+    ],
+    [
+      "more than 200 features",
+      {
+        view: "energy",
+        entityId: "MAC000002",
+        query: { features: Array(201).fill("energy_mean").join(",") },
+      },
+      /at most 200 features/,
+    ],
+    [
+      "an unknown query parameter beside known ones",
+      { view: "energy", query: { ids: "MAC000002", features: "energy_mean", limit: "5" } },
+      /^unknown query parameter: limit$/,
+    ],
     ["a multi-view batch", { view: "energy,weather", query: { ids: "MAC000002" } }, /one view/],
     [
       "a qualified feature of a view not requested",

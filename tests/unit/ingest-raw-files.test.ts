@@ -22,7 +22,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { reconcileView } from "#commons/close-runs.js";
 import { START_LEASE_MS } from "#commons/feature-runs.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { fileIdOf, LOCK_SK, listFiles, readLock, viewPk } from "#commons/run-ledger.js";
 import {
   checkFileHead,

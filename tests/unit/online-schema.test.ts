@@ -2,7 +2,8 @@
 // carry exactly the view's features with their types, and a view may add online columns but never
 // drop or retype one (Keyspaces cannot, so the local store must refuse too).
 import { describe, expect, it } from "vitest";
-import { type FeatureView, loadFeatureViews } from "#commons/feature-view.js";
+import type { FeatureView } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import {
   addColumnsCql,
   createKeyspaceCql,

@@ -9,7 +9,7 @@
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import { runConfigSchema } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { listRuns } from "#commons/run-ledger.js";
 import { InMemoryRunLedgerStore } from "#commons/run-ledger-store.js";
 import { parseS3Uri } from "#commons/s3-object.js";

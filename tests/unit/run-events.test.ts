@@ -21,7 +21,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { RUN_TIMEOUT_GRACE_MINUTES } from "#commons/close-runs.js";
 import type { RunConfig } from "#commons/feature-job-config.js";
 import { START_LEASE_MS } from "#commons/feature-runs.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import {
   fileSk,
   LOCK_SK,

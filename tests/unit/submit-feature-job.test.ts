@@ -7,7 +7,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { InvalidRequestError } from "#commons/errors.js";
 import { type FeatureJobConfig, readFeatureJobConfig } from "#commons/feature-job-config.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { newRunId } from "#commons/identifiers.js";
 import { s3JobLocations } from "#commons/jobs/artifacts.js";
 import { sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";

@@ -11,7 +11,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { InvalidRequestError } from "#commons/errors.js";
 import type { RunConfig } from "#commons/feature-job-config.js";
 import { RunInProgressError } from "#commons/feature-runs.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { validateRepairRequest } from "#commons/jobs/repair-request.js";
 import { readRun } from "#commons/run-ledger.js";
 import { handleRunEvent } from "#functions/run-events/run-events.js";

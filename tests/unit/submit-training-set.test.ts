@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { InvalidRequestError } from "#commons/errors.js";
 import { type RunConfig, runConfigSchema } from "#commons/feature-job-config.js";
 import { RunInProgressError } from "#commons/feature-runs.js";
-import { loadFeatureViews } from "#commons/feature-view.js";
+import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { s3TrainingSetLocations } from "#commons/jobs/artifacts.js";
 import { trainingSetSubmitArgs } from "#commons/jobs/training-set-step.js";
 import { submitJob } from "#functions/submit/submit-job.js";
