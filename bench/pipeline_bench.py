@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import glob
 import json
 import os
 import subprocess
@@ -282,7 +283,15 @@ def main() -> int:
         "benchmark": "pipeline",
         "started_at": dt.datetime.now(dt.UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
-        "spark": {"master": env.get("SPARK_MASTER", "local[2]"), "driver_memory": env.get("SPARK_DRIVER_MEMORY", "4g")},
+        "spark": {
+            "master": env.get("SPARK_MASTER", "local[2]"),
+            "driver_memory": env.get("SPARK_DRIVER_MEMORY", "2g"),  # scripts/spark-submit.sh's default
+            "baseline_driver_memory": env.get("SPARK_DRIVER_MEMORY", "4g"),  # the seed's launcher (_baseline_submit)
+            # Class-data-sharing archives the launcher had before the first run (none: the first run
+            # writes one as its JVM exits, which adds to its wall time; see scripts/spark-submit.sh).
+            "class_data_sharing": env.get("SPARK_CDS", "on"),
+            "cds_archives_at_start": sorted(glob.glob(os.path.join(LOCAL, "spark", "cds", "*.jsa"))),
+        },
         "data": {"households": args.households, "full_rows": full_rows, "incremental_rows": day_rows},
     }
     runs = {}

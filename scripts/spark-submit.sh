@@ -6,10 +6,12 @@
 #   (compile the views first: npm run views:compile)
 # A first argument ending in .py picks another job, e.g. the training sets:
 #   scripts/spark-submit.sh spark/training_set_job.py --events labels.csv --events-format csv ...
-# Environment: SPARK_DRIVER_MEMORY (default 4g; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]),
+# Environment: SPARK_DRIVER_MEMORY (default 2g: a 3.5M-row backfill runs as fast as with 4g and ~400 MiB
+# smaller, measured in docs/PERFORMANCE.md; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]),
 # SPARK_DELTA_SNAPSHOT_PARTITIONS (2: Delta rebuilds a table's state from its log in this many tasks; its
 # default of 50 is sized for clusters and costs ~4 s of task overhead per run on two local cores),
-# SPARK_INCREMENTAL_JIT_OPTIONS (JVM options of an incremental run; default -XX:TieredStopAtLevel=1),
+# SPARK_INCREMENTAL_JIT_OPTIONS (JVM options of an incremental run; default -XX:TieredStopAtLevel=1 -XX:+UseSerialGC),
+# SPARK_CDS (on: the driver JVM maps its classes from a class-data-sharing archive, see below; off: it does not),
 # CASSANDRA_USERNAME / CASSANDRA_PASSWORD (the local node's login; read by the job from the environment,
 # never passed as arguments; default: .local/cassandra/credentials, unless the job gets --cassandra-profile).
 . "$(dirname "$0")/lib.sh"
@@ -38,14 +40,49 @@ if [[ -z "${CASSANDRA_USERNAME:-}" && -f "$credentials" && " $* " != *" --cassan
 fi
 
 # An incremental run is short (seconds of work, most of it warming up): the JIT's quick tier alone
-# (C1) starts it ~25% sooner here, measured (docs/PERFORMANCE.md); a backfill keeps the full JIT.
+# (C1) and the serial collector start it sooner here, measured (docs/PERFORMANCE.md); a backfill keeps
+# the full JIT and G1.
 java_options="-Dlog4j2.level=warn"
-if [[ " $* " == *" --mode incremental "* ]]; then java_options+=" ${SPARK_INCREMENTAL_JIT_OPTIONS--XX:TieredStopAtLevel=1}"; fi
+if [[ " $* " == *" --mode incremental "* ]]; then
+  java_options+=" ${SPARK_INCREMENTAL_JIT_OPTIONS--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
+fi
+
+# Class-data sharing: a local job's JVM loads ~27,000 classes, and reading, parsing and verifying them is
+# a large share of a short run (docs/PERFORMANCE.md). The JVM maps them from an archive instead
+# (-XX:SharedArchiveFile). The first run that finds no archive writes one as it exits
+# (-XX:ArchiveClassesAtExit, JDK 13+) into a file of its own; a later run renames it into place once its
+# writer has exited and a JVM has mapped it whole (a writer killed mid-write leaves a short file, which
+# would crash every JVM that maps it: measured, SIGBUS; it is deleted instead). The key is the JDK and
+# the jar set: a new jar or JDK makes a new archive. VerifySharedSpaces checks the archive's checksums at
+# every start, and a JVM that cannot use an archive runs without it (-Xshare:auto, the default). Local
+# only: EMR steps start their own JVMs (docs/SPARK_JOB.md).
+if [[ "${SPARK_CDS:-on}" != off ]]; then
+  cds_dir="$LOCAL/spark/cds" && mkdir -p "$cds_dir"
+  java_bin="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+  cds_key="$({ "$java_bin" -version 2>&1; ls -l "$VENV"/lib/python3*/site-packages/pyspark/jars; echo "$jars"; } | sha256sum | cut -c1-16)"
+  archive="$cds_dir/$cds_key.jsa"
+  for written in "$cds_dir/$cds_key".*.tmp; do
+    [[ -e "$written" ]] || continue
+    writer="${written%.tmp}" && writer="${writer##*.}"
+    kill -0 "$writer" 2>/dev/null && continue
+    if "$java_bin" -XX:SharedArchiveFile="$written" -XX:+VerifySharedSpaces -version >/dev/null 2>&1; then
+      mv -f "$written" "$archive" 2>/dev/null || true
+    else
+      rm -f "$written"
+    fi
+  done
+  if [[ -f "$archive" ]]; then
+    java_options+=" -XX:SharedArchiveFile=$archive -XX:+VerifySharedSpaces"
+  else
+    # $$ is the JVM's pid too: spark-submit and spark-class exec into it.
+    java_options+=" -XX:ArchiveClassesAtExit=$cds_dir/$cds_key.$$.tmp"
+  fi
+fi
 
 export PYSPARK_PYTHON="$VENV/bin/python"
 exec "$VENV/bin/spark-submit" \
   --master "${SPARK_MASTER:-local[2]}" \
-  --driver-memory "${SPARK_DRIVER_MEMORY:-4g}" \
+  --driver-memory "${SPARK_DRIVER_MEMORY:-2g}" \
   --jars "$jars" \
   --py-files "$zip_file" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
