@@ -275,32 +275,32 @@ def _as_arrow(pa, np, value, feature_type: str):
 
 
 def features_around_new_rows(
-    accepted: DataFrame, history: DataFrame, bounds: DataFrame, view: FeatureView, first_day
+    accepted: DataFrame, history: DataFrame, written: DataFrame, bounds: DataFrame, view: FeatureView
 ) -> tuple[DataFrame, DataFrame]:
-    """An incremental run's features: the new rows plus the stored history around them (history rows
-    with the same key are replaced by the new ones), evaluated together, returning only the rows dated
-    from each entity's first new day to its last new day + the longest window - 1 (the rows whose windows
-    hold a new day). bounds: entity, _first, _last; first_day: the earliest _first. Returns (features,
-    the source rows they came from: those dated from first_day on)."""
+    """An incremental run's features: the new rows plus the stored history around them (stored rows with
+    the key of a new one are replaced by it), evaluated together, returning only the rows dated from each
+    entity's first new day to its last new day + the longest window - 1 (the rows whose windows hold a new
+    day). history: the stored rows the windows need (the aggregated sources are enough); written: the
+    stored rows that can be returned, with every source column (offline_store.read_history); bounds:
+    entity, _first, _last. Returns (features, the source rows of the rows returned)."""
     entity, date = view.entity_column, view.event_date_column
-    history = history.join(accepted.select(entity, date), [entity, date], "left_anti")
-    combined = accepted.unionByName(history)
-    return rows_around(combined, bounds, view, first_day)
+    keys = accepted.select(entity, date)
+    combined = accepted.unionByName(history.join(keys, [entity, date], "left_anti"))
+    sources = accepted.unionByName(written.join(keys, [entity, date], "left_anti"))
+    return rows_around(combined, sources, bounds, view), sources
 
 
-def rows_around(rows: DataFrame, bounds: DataFrame, view: FeatureView, first_day) -> tuple[DataFrame, DataFrame]:
+def rows_around(rows: DataFrame, sources: DataFrame, bounds: DataFrame, view: FeatureView) -> DataFrame:
     """Features of the rows whose windows hold a day in [_first, _last] of their entity (bounds: entity,
-    _first, _last; first_day: the earliest _first), evaluated over all of `rows` (which must hold the
-    windows' history). Returns (features, the source rows dated from first_day on, which hold every
-    row returned: the rows before it only feed windows, and are not read twice)."""
+    _first, _last), evaluated over all of `rows` (which must hold the windows' history: the aggregated
+    sources are enough). sources: rows with every source column, holding at least the rows returned."""
     entity, date = view.entity_column, view.event_date_column
     window = view.max_window_days
-    late = rows.where(F.col(date) >= F.lit(first_day))
 
     def marked(frame: DataFrame) -> tuple[DataFrame, Column]:
         flagged = frame.join(F.broadcast(bounds), entity, "left")
         return flagged, (F.col(date) >= F.col("_first")) & (F.col(date) <= F.date_add(F.col("_last"), window - 1))
 
     flagged, only = marked(rows)
-    candidates, candidate_only = marked(late)
-    return compute_features(flagged, view, only, candidates.where(candidate_only)), late
+    candidates, candidate_only = marked(sources)
+    return compute_features(flagged, view, only, candidates.where(candidate_only))

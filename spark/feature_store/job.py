@@ -197,7 +197,8 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
     window = view.max_window_days
     if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
         history = offline_store.read_history(spark, table_uri, view, bounds, window - 1, window - 1, new_days)
-        features, sources = features_around_new_rows(accepted, history, bounds, view, new_days[0])
+        later = offline_store.read_history(spark, table_uri, view, bounds, 0, window - 1, new_days, every_source=True)
+        features, sources = features_around_new_rows(accepted, history, later, bounds, view)
         written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
     else:
         features, sources, written_days = compute_features(accepted, view), accepted, new_days

@@ -347,11 +347,13 @@ def read_history(
     lookahead_days: int,
     date_range: tuple,
     version: int | None = None,
+    every_source: bool = False,
 ) -> DataFrame:
     """Source rows already in the table that the new rows' features depend on (lookback) or that
     depend on the new rows (lookahead), per entity; in the same layout as accepted input rows.
     bounds: entity, _first, _last (the new rows' date range per entity); version: the table version
-    to read (default: the newest)."""
+    to read (default: the newest); every_source: read every source column (default: only the columns
+    aggregates use, the ones a window needs; the others are null, a fraction of the width)."""
     entity, date = view.entity_column, view.event_date_column
     first, last = date_range
     low = first - dt.timedelta(days=lookback_days)
@@ -360,22 +362,20 @@ def read_history(
     locations = stored_sources(view)
     types = view.source_types
     windowed = {f.source for f in view.aggregate_features}
-
-    def rows(since: dt.date, until: dt.date, every_source: bool) -> DataFrame:
-        columns = [F.col(entity), F.col(date)]
-        for name in (c.name for c in view.source_columns):
-            if name in locations and (every_source or name in windowed):
-                columns.append(F.col(locations[name]).cast(_SPARK_TYPES[types[name]]).alias(name))
-            else:  # used by no feature, or only copied by one into a row this run does not write
-                columns.append(F.lit(None).cast(_SPARK_TYPES[types[name]]).alias(name))
-        dated = F.col(date).between(F.lit(since.isoformat()).cast("date"), F.lit(until.isoformat()).cast("date"))
-        return source.where(dated).select(*columns)
-
-    # Rows dated before the first new day only feed windows (no row written is dated before it), so they
-    # are read with the windowed columns only: most of the history, at a fraction of the width.
-    history = rows(low, first - dt.timedelta(days=1), False).unionByName(rows(first, high, True))
-    joined = history.join(F.broadcast(bounds), entity).where(
-        (F.col(date) >= F.date_sub(F.col("_first"), lookback_days))
-        & (F.col(date) <= F.date_add(F.col("_last"), lookahead_days))
+    columns = [F.col(entity), F.col(date)]
+    for name in (c.name for c in view.source_columns):
+        if name in locations and (every_source or name in windowed):
+            columns.append(F.col(locations[name]).cast(_SPARK_TYPES[types[name]]).alias(name))
+        else:  # used by no feature, or only copied by one (not read for a window)
+            columns.append(F.lit(None).cast(_SPARK_TYPES[types[name]]).alias(name))
+    dated = F.col(date).between(F.lit(low.isoformat()).cast("date"), F.lit(high.isoformat()).cast("date"))
+    joined = (
+        source.where(dated)
+        .select(*columns)
+        .join(F.broadcast(bounds), entity)
+        .where(
+            (F.col(date) >= F.date_sub(F.col("_first"), lookback_days))
+            & (F.col(date) <= F.date_add(F.col("_last"), lookahead_days))
+        )
     )
     return joined.select(entity, date, *(c.name for c in view.source_columns))

@@ -88,7 +88,10 @@ def recomputed_rows(
         return doomed.limit(0)
     history = offline_store.read_history(
         spark, table_uri, view, bounds, window - 1, window - 1, date_range, version=version
-    )
-    remaining = history.join(keys, [entity, date], "left_anti")
-    affected, sources = rows_around(remaining, bounds, view, date_range[0])
-    return offline_store.to_table_rows(affected, sources, view, updated_at, run_id)
+    ).join(keys, [entity, date], "left_anti")
+    # The rows that can change, dated from each entity's first deleted day on, with every source column.
+    later = offline_store.read_history(
+        spark, table_uri, view, bounds, 0, window - 1, date_range, version=version, every_source=True
+    ).join(keys, [entity, date], "left_anti")
+    affected = rows_around(history, later, bounds, view)
+    return offline_store.to_table_rows(affected, later, view, updated_at, run_id)
