@@ -285,7 +285,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
         "spark": {
             "master": env.get("SPARK_MASTER", "local[2]"),
-            "driver_memory": env.get("SPARK_DRIVER_MEMORY", "2g"),  # scripts/spark-submit.sh's default
+            "driver_memory": env.get("SPARK_DRIVER_MEMORY", "1536m"),  # scripts/spark-submit.sh's default
             "baseline_driver_memory": env.get("SPARK_DRIVER_MEMORY", "4g"),  # the seed's launcher (_baseline_submit)
             # Class-data-sharing archives the launcher had before the first run (none: the first run
             # writes one as its JVM exits, which adds to its wall time; see scripts/spark-submit.sh).

@@ -6,8 +6,8 @@
 #   (compile the views first: npm run views:compile)
 # A first argument ending in .py picks another job, e.g. the training sets:
 #   scripts/spark-submit.sh spark/training_set_job.py --events labels.csv --events-format csv ...
-# Environment: SPARK_DRIVER_MEMORY (default 2g: a 3.5M-row backfill runs as fast as with 4g and ~400 MiB
-# smaller, measured in docs/PERFORMANCE.md; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]),
+# Environment: SPARK_DRIVER_MEMORY (default 1536m: a 3.5M-row backfill runs as fast as with 4g in ~0.9 GiB
+# less, measured in docs/PERFORMANCE.md; this machine is shared, stay <= 6g), SPARK_MASTER (local[2]),
 # SPARK_DELTA_SNAPSHOT_PARTITIONS (2: Delta rebuilds a table's state from its log in this many tasks; its
 # default of 50 is sized for clusters and costs ~4 s of task overhead per run on two local cores),
 # SPARK_INCREMENTAL_JIT_OPTIONS (JVM options of an incremental run; default -XX:TieredStopAtLevel=1 -XX:+UseSerialGC),
@@ -82,7 +82,7 @@ fi
 export PYSPARK_PYTHON="$VENV/bin/python"
 exec "$VENV/bin/spark-submit" \
   --master "${SPARK_MASTER:-local[2]}" \
-  --driver-memory "${SPARK_DRIVER_MEMORY:-2g}" \
+  --driver-memory "${SPARK_DRIVER_MEMORY:-1536m}" \
   --jars "$jars" \
   --py-files "$zip_file" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
