@@ -65,11 +65,13 @@ if [[ "${SPARK_CDS:-on}" != off ]]; then
     [[ -e "$written" ]] || continue
     writer="${written%.tmp}" && writer="${writer##*.}"
     kill -0 "$writer" 2>/dev/null && continue
-    if "$java_bin" -XX:SharedArchiveFile="$written" -XX:+VerifySharedSpaces -version >/dev/null 2>&1; then
+    crash_log="$cds_dir/validate-$$.log"  # a short archive crashes this JVM: its report goes here, not in $PWD
+    if "$java_bin" -XX:ErrorFile="$crash_log" -XX:SharedArchiveFile="$written" -XX:+VerifySharedSpaces -version >/dev/null 2>&1; then
       mv -f "$written" "$archive" 2>/dev/null || true
     else
       rm -f "$written"
     fi
+    rm -f "$crash_log"
   done
   if [[ -f "$archive" ]]; then
     java_options+=" -XX:SharedArchiveFile=$archive -XX:+VerifySharedSpaces"
