@@ -52,6 +52,13 @@ const settings = readConfig(
     BENCH_COMPACTION_WAIT_SECONDS: z.coerce.number().int().min(0).max(7200).default(900),
     /** When compactions cannot be seen (no SELECT on system_views): wait after a fresh seed. */
     BENCH_SETTLE_SECONDS: z.coerce.number().int().min(0).max(7200).default(300),
+    /**
+     * on: the local node's threads on the last core, this process on the others (taskset, Linux), put
+     * back at exit, so client and node stop taking turns on one core. Off by default: on two cores it
+     * did not steady the p99 ratio across runs, and it squeezes the client's tail at a fixed rate
+     * (docs/PERFORMANCE.md, "checked on a quiet machine").
+     */
+    BENCH_PIN: z.enum(["on", "off"]).default("off"),
   }),
 );
 
@@ -476,9 +483,53 @@ function spread(values: readonly number[]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Pinning
+
+/** The local node's pid, when scripts/cassandra.sh started it (its pid file) and it still runs. */
+function localNodePid(): number | undefined {
+  const pidFile = join(
+    process.env.FEATURE_STORE_LOCAL_DIR ?? join(ROOT, ".local"),
+    "cassandra",
+    "cassandra.pid",
+  );
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  if (!Number.isInteger(pid) || !existsSync(`/proc/${pid}`)) return undefined;
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("CassandraDaemon") ? pid : undefined;
+}
+
+function taskset(cores: string, pid: number): boolean {
+  return spawnSync("taskset", ["-acp", cores, String(pid)], { stdio: "ignore" }).status === 0;
+}
+
+/** Pins (BENCH_PIN): the node to the last core, this process to the others; says what it did. */
+function pinCores(): {
+  pinned: boolean;
+  node?: number;
+  nodeCores?: string;
+  benchCores?: string;
+  reason?: string;
+} {
+  const count = cpus().length;
+  if (settings.BENCH_PIN === "off") return { pinned: false, reason: "BENCH_PIN=off" };
+  if (count < 2) return { pinned: false, reason: "one core" };
+  const node = localNodePid();
+  if (node === undefined) return { pinned: false, reason: "no local node from scripts/cassandra.sh" };
+  const nodeCores = String(count - 1);
+  const benchCores = count === 2 ? "0" : `0-${count - 2}`;
+  if (!taskset(nodeCores, node)) return { pinned: false, reason: "taskset failed or missing" };
+  process.on("exit", () => taskset(`0-${count - 1}`, node));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+  taskset(benchCores, process.pid);
+  log(
+    `pinned: node (pid ${node}) on core ${nodeCores}, this benchmark on core(s) ${benchCores} (BENCH_PIN=off: none)`,
+  );
+  return { pinned: true, node, nodeCores, benchCores };
+}
 
 async function main() {
   const loadAtStart = loadavg();
+  const pinning = pinCores();
   const admin = new Client({
     contactPoints: ["127.0.0.1"],
     localDataCenter: "datacenter1",
@@ -698,6 +749,7 @@ async function main() {
       loadavgAfterFixedRate: loadAfter,
     },
     settings,
+    pinning,
     handlerTelemetry: deployedTelemetryEnv(),
     seeding,
     compactions,
