@@ -1,6 +1,6 @@
 #!/bin/bash
 # EMR bootstrap action: the Python libraries the feature job needs on every node. The rolling
-# max runs with mapInPandas (numpy, pandas, pyarrow on the workers); the feature view arrives
+# kernel runs with mapInArrow (numpy, pyarrow, and pandas beside them, on the workers); the feature view arrives
 # compiled to JSON, so no YAML library is needed. Versions that support EMR 7's Python 3.9;
 # uploaded by `sls deploy`.
 set -euo pipefail

@@ -3,7 +3,7 @@ days ending on, and including, the row's own date: [date - window_days + 1, date
 count instead of stretching the window.
 
 One pass computes every feature: the rows are shuffled once so that each entity's rows share a partition,
-and each partition is evaluated with numpy (`_evaluate`), sorted by (entity, day):
+and each partition is evaluated with numpy over Arrow batches (`_evaluate_partition`), sorted by (entity, day):
 - count, sum, mean and stddev come from prefix sums: window(d) = prefix(d) - prefix(d - window_days), found
   by binary search on the sorted (entity, day) keys. The sums are exact integers: double inputs are
   fixed-point values with 9 decimals (ints are used as they are), so the subtraction loses nothing,
