@@ -117,13 +117,14 @@ def _evaluate_partition(view: FeatureView, computed):
         codes = pc.dictionary_encode(part.column(entity)).combine_chunks().indices.to_numpy().astype(np.int64)
         days = part.column(DAY_INDEX).to_numpy()
         order = np.argsort(codes * _KEY_SPAN + days, kind="stable")
-        key = codes[order] * _KEY_SPAN + days[order]
+        entities = codes[order]
+        key = entities * _KEY_SPAN + days[order]
         output = part.column(OUTPUT).to_numpy()[order]
         sources = {s: part.column(s) for s in {f[3] for f in features if f[2] == "aggregate"}}
         # Whole entities at a time, about CHUNK_ROWS rows each: the tables of one chunk (prefix sums,
         # max levels, results) are freed before the next, so a worker's memory does not grow with the
         # partition. No window crosses an entity, so chunks at entity boundaries change no result.
-        starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
+        starts = np.flatnonzero(np.diff(entities, prepend=-1))
         first_at = np.minimum(np.searchsorted(starts, np.arange(0, len(key), CHUNK_ROWS)), len(starts) - 1)
         for low, high in itertools.pairwise(np.unique([*starts[first_at], len(key)])):
             kept = np.flatnonzero(output[low:high])
