@@ -59,19 +59,7 @@ beforeAll(async () => {
       FEATURE_VIEWS_DIR: "resources/feature-views",
       RUN_LEDGER_TABLE: table,
     });
-  const config = runConfigSchema.parse({
-    RAW_BUCKET: buckets.raw,
-    OFFLINE_BUCKET: buckets.offline,
-    ARTIFACTS_BUCKET: buckets.artifacts,
-    KEYSPACE: "feature_store",
-    EMR_CLUSTER_ID: "",
-    EMR_RELEASE_LABEL: "emr-7.10.0",
-    EMR_SERVICE_ROLE: "it-emr-service",
-    EMR_INSTANCE_PROFILE: "it-emr-instance",
-    STACK_NAME: "feature-store-it",
-    FEATURE_VIEWS_DIR: "resources/feature-views",
-    RUN_LEDGER_TABLE: await createRunLedgerTable("submit"),
-  });
+  const config = configFor(await createRunLedgerTable("submit"));
   const deps = runDependencies(config);
   ledger = deps.ledger;
   handler = createSubmitHandler(deps, new Logger({ logLevel: "WARN" }));

@@ -19,6 +19,7 @@ import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { s3JobLocations } from "#commons/jobs/artifacts.js";
 import { type FeatureJobRun, sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";
 import { startFeatureJob, startFeatureJobStep } from "#commons/jobs/start-step.js";
+import { TEST_JOB_ENV } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);
@@ -26,15 +27,7 @@ const s3Mock = mockClient(S3Client);
 const emr = new EMRClient({ region: "eu-west-1" });
 const s3 = new S3Client({ region: "eu-west-1" });
 
-const env = {
-  RAW_BUCKET: "fs-raw",
-  OFFLINE_BUCKET: "fs-offline",
-  ARTIFACTS_BUCKET: "fs-artifacts",
-  KEYSPACE: "feature_store",
-  STACK_NAME: "feature-store-dev",
-  EMR_SERVICE_ROLE: "feature-store-dev-emr-service",
-  EMR_INSTANCE_PROFILE: "feature-store-dev-emr-instance",
-};
+const env = TEST_JOB_ENV;
 const clusterConfig: FeatureJobConfig = readFeatureJobConfig({ ...env, EMR_CLUSTER_ID: "j-2AXXXXXXGAPLF" });
 const transientConfig: FeatureJobConfig = readFeatureJobConfig({ ...env, EMR_CLUSTER_ID: "" });
 const at = s3JobLocations({

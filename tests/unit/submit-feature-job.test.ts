@@ -12,6 +12,7 @@ import { newRunId } from "#commons/identifiers.js";
 import { s3JobLocations } from "#commons/jobs/artifacts.js";
 import { sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";
 import { startFeatureJob } from "#commons/jobs/start-step.js";
+import { TEST_JOB_ENV } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);
@@ -19,15 +20,7 @@ const emr = new EMRClient({ region: "eu-west-1" });
 // Never called here: these runs list their inputs (tests/unit/feature-job-step-limit.test.ts has the manifest).
 const s3 = new S3Client({ region: "eu-west-1" });
 
-const baseEnv = {
-  RAW_BUCKET: "fs-raw",
-  OFFLINE_BUCKET: "fs-offline",
-  ARTIFACTS_BUCKET: "fs-artifacts",
-  KEYSPACE: "feature_store",
-  STACK_NAME: "feature-store-dev",
-  EMR_SERVICE_ROLE: "feature-store-dev-emr-service",
-  EMR_INSTANCE_PROFILE: "feature-store-dev-emr-instance",
-};
+const baseEnv = TEST_JOB_ENV;
 const clusterConfig: FeatureJobConfig = readFeatureJobConfig({
   ...baseEnv,
   EMR_CLUSTER_ID: "j-2AXXXXXXGAPLF",

@@ -13,21 +13,13 @@ import { loadFeatureViews } from "#commons/feature-view-files.js";
 import { s3TrainingSetLocations } from "#commons/jobs/artifacts.js";
 import { trainingSetSubmitArgs } from "#commons/jobs/training-set-step.js";
 import { submitJob } from "#functions/submit/submit-job.js";
-import { testRunDependencies } from "../fixtures/run-dependencies.js";
+import { TEST_JOB_ENV, testRunDependencies } from "../fixtures/run-dependencies.js";
 
 const views = loadFeatureViews("resources/feature-views");
 const emrMock = mockClient(EMRClient);
 const emr = new EMRClient({ region: "eu-west-1" });
 
-const baseEnv = {
-  RAW_BUCKET: "fs-raw",
-  OFFLINE_BUCKET: "fs-offline",
-  ARTIFACTS_BUCKET: "fs-artifacts",
-  KEYSPACE: "feature_store",
-  STACK_NAME: "feature-store-dev",
-  EMR_SERVICE_ROLE: "feature-store-dev-emr-service",
-  EMR_INSTANCE_PROFILE: "feature-store-dev-emr-instance",
-};
+const baseEnv = TEST_JOB_ENV;
 const clusterConfig: RunConfig = runConfigSchema.parse({
   ...baseEnv,
   RUN_LEDGER_TABLE: "fs-runs",
