@@ -42,6 +42,49 @@ export function emrStepRefusal(config: HadoopStepConfig | undefined): string | u
   );
 }
 
+/**
+ * What each interpreter path is on EMR 7.1 and later (Amazon Linux 2023): Python 3.9 and 3.11 ship
+ * (https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-release-app-versions-7.x.html), and
+ * `/usr/bin/python3`, the default a step gets when it names none, stays AL2023's system 3.9
+ * (https://docs.aws.amazon.com/linux/al2023/ug/python.html). docs/AWS_CONTRACTS.md E11.
+ */
+const EMR_INTERPRETERS: Readonly<Record<string, readonly [number, number]>> = {
+  "/usr/bin/python3": [3, 9],
+  "/usr/bin/python3.9": [3, 9],
+  "/usr/bin/python3.11": [3, 11],
+};
+
+/** The job's `requires-python = ">=X.Y"` (spark/pyproject.toml) as [X, Y]. */
+export function jobRequiresPython(pyprojectText: string): readonly [number, number] {
+  const found = /^requires-python\s*=\s*">=\s*(\d+)\.(\d+)"/m.exec(pyprojectText);
+  if (!found) throw new Error('spark/pyproject.toml has no requires-python = ">=X.Y"');
+  return [Number(found[1]), Number(found[2])];
+}
+
+/**
+ * Why the job would not run on the Python EMR gives this step, or undefined. Here every step runs on
+ * the venv's Python (3.11), which would hide a step that runs on EMR's default 3.9 there; the runner
+ * fails such a step instead, so the suites fail where EMR would.
+ */
+export function emrPythonRefusal(
+  emrPython: string | undefined,
+  requires: readonly [number, number],
+): string | undefined {
+  const path = emrPython ?? "/usr/bin/python3";
+  const version = EMR_INTERPRETERS[path];
+  const needed = `the job requires Python >=${requires.join(".")} (spark/pyproject.toml; docs/AWS_CONTRACTS.md E11)`;
+  if (version === undefined) {
+    return `EMR 7 has no ${path} (it ships Python 3.9 and 3.11); ${needed}`;
+  }
+  const [major, minor] = version;
+  if (major > requires[0] || (major === requires[0] && minor >= requires[1])) return undefined;
+  const which =
+    emrPython === undefined
+      ? `this step names no --conf spark.pyspark.python, so EMR runs it on ${path}, Python ${version.join(".")}`
+      : `on EMR ${path} is Python ${version.join(".")}`;
+  return `EMR would run this step on the wrong Python: ${which}; ${needed}`;
+}
+
 export type StepState = "PENDING" | "RUNNING" | "COMPLETED" | "FAILED";
 
 export interface StepRecord {
@@ -92,9 +135,13 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
   #stopped = false;
   #loop: Promise<void> | undefined;
   #child: ChildProcess | undefined;
+  readonly #requiresPython: readonly [number, number];
 
   constructor(private readonly options: JobRunnerOptions) {
     super();
+    this.#requiresPython = jobRequiresPython(
+      readFileSync(join(options.root, "spark/pyproject.toml"), "utf8"),
+    );
     mkdirSync(dirname(options.ledgerFile), { recursive: true });
     if (existsSync(options.ledgerFile)) {
       const saved = JSON.parse(readFileSync(options.ledgerFile, "utf8")) as { steps?: StepRecord[] };
@@ -187,7 +234,8 @@ export class JobRunner extends EventEmitter<JobRunnerEvents> {
       command = translateStepArgs(args, this.options.translation);
       step.runId = command.runId;
       step.view = command.view;
-      const refusal = emrStepRefusal(described.Step?.Config);
+      const refusal =
+        emrStepRefusal(described.Step?.Config) ?? emrPythonRefusal(command.emrPython, this.#requiresPython);
       if (refusal) throw new Error(refusal);
       const downloads = [...command.downloads];
       if (command.argumentsManifest) {

@@ -6,6 +6,7 @@
 // other option and job argument is kept exactly as the submit function built it.
 import { join } from "node:path";
 import { ARTIFACT_KEYS } from "#commons/jobs/artifacts.js";
+import { PYSPARK_PYTHON_CONF } from "#commons/jobs/spark-submit-step.js";
 import { parseS3Uri, type S3Location } from "#commons/s3-object.js";
 import type { LocalBuckets } from "./settings.js";
 
@@ -42,6 +43,12 @@ export interface LocalStepCommand {
    * translateArgumentsManifest and writes the local copy the job's --arguments-manifest names.
    */
   readonly argumentsManifest?: { readonly from: S3Location; readonly to: string };
+  /**
+   * The interpreter the step names for the job on EMR (--conf spark.pyspark.python), undefined when it
+   * names none. Here the launcher runs the venv's Python instead; the runner checks this one
+   * (job-runner.ts emrPythonRefusal) so that a step EMR would run on the wrong Python fails here too.
+   */
+  readonly emrPython: string | undefined;
   /** What was dropped or replaced, for the log. */
   readonly notes: readonly string[];
   /** The job's own --timeout-minutes (kept in jobArgs); the runner kills it a minute after that. */
@@ -107,6 +114,7 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
   }
   const notes: string[] = [];
   const downloads: Array<{ from: S3Location; to: string }> = [];
+  let emrPython: string | undefined;
 
   /** Any s3:// URI of the three buckets → local path (null: EMR-only artifact). */
   const local = (uri: string, as: "input" | "output" | "artifact"): string | null => {
@@ -156,6 +164,9 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
       if (paths.length > 0) sparkOptions.push(option, paths.join(","));
     } else if (option === "--conf" && value.startsWith(`${PROFILE_CONF}=`)) {
       notes.push(`--conf ${PROFILE_CONF} dropped (Keyspaces profile)`);
+    } else if (option === "--conf" && value.startsWith(`${PYSPARK_PYTHON_CONF}=`)) {
+      emrPython = value.slice(PYSPARK_PYTHON_CONF.length + 1);
+      notes.push(`--conf ${PYSPARK_PYTHON_CONF}=${emrPython} → the venv's Python`);
     } else {
       sparkOptions.push(option, value);
     }
@@ -241,6 +252,7 @@ export function translateStepArgs(args: readonly string[], ctx: StepTranslationC
     downloads,
     summary,
     ...(argumentsManifest ? { argumentsManifest } : {}),
+    emrPython,
     notes,
     ...(timeoutMinutes !== undefined && Number.isFinite(timeoutMinutes) ? { timeoutMinutes } : {}),
   };

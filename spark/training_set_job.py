@@ -12,9 +12,14 @@ Semantics and reproducibility: docs/TRAINING_SETS.md. main() only wires extract 
 
 from __future__ import annotations
 
+import sys
+
+# EMR's default Python is 3.9 (docs/AWS_CONTRACTS.md E11); say so before an import fails obscurely.
+if sys.version_info < (3, 11):  # noqa: UP036 (the point: a clear message on the wrong interpreter)
+    sys.exit("the training-set job needs Python 3.11 or later (spark.pyspark.python), not " + sys.version.split()[0])
+
 import argparse
 import json
-import sys
 import time
 import traceback
 from collections.abc import Sequence

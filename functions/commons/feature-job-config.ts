@@ -26,7 +26,8 @@ export const featureJobConfigSchema = z.object({
   ),
   EMR_RELEASE_LABEL: z
     .string()
-    .regex(/^emr-7\.\d+\.\d+$/, "must be an EMR 7.x release label")
+    // 7.0.0 ships Python 3.9 only; the job needs 3.11 (spark-submit-step.ts EMR_PYTHON, AWS_CONTRACTS E11).
+    .regex(/^emr-7\.[1-9]\d*\.\d+$/, "must be an EMR 7.x release label from emr-7.1.0 on (Python 3.11)")
     .default("emr-7.12.0"),
   EMR_PRIMARY_INSTANCE_TYPE: z.string().min(1).default("m6g.xlarge"),
   EMR_CORE_INSTANCE_TYPE: z.string().min(1).default("m6g.xlarge"),

@@ -122,6 +122,8 @@ describe("ingest on moto", () => {
       "spark-submit",
       "--deploy-mode",
       "cluster",
+      "--conf",
+      "spark.pyspark.python=/usr/bin/python3.11",
       "--jars",
       `s3://${a}/spark/jars/spark/*.jar,s3://${a}/spark/jars/emr/*.jar`,
       "--files",

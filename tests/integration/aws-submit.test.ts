@@ -138,6 +138,8 @@ describe("submit on moto without a configured cluster", () => {
       "spark-submit",
       "--deploy-mode",
       "cluster",
+      "--conf",
+      "spark.pyspark.python=/usr/bin/python3.11",
       "--jars",
       `s3://${buckets.artifacts}/spark/jars/spark/*.jar`,
       "--py-files",

@@ -1,10 +1,13 @@
 // The local job runner runs the EMR step the submit function builds, translated for this machine:
 // these tests protect that the translation keeps every job argument but the store locations and
 // the Keyspaces profile, maps every s3:// URI to its local counterpart and refuses unknown ones.
+
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { s3JobLocations } from "#commons/jobs/artifacts.js";
 import { type FeatureJobRun, sparkSubmitArgs } from "#commons/jobs/feature-job-step.js";
-import { emrStepRefusal, extraSparkOptions } from "#local/job-runner.js";
+import { EMR_PYTHON } from "#commons/jobs/spark-submit-step.js";
+import { emrPythonRefusal, emrStepRefusal, extraSparkOptions, jobRequiresPython } from "#local/job-runner.js";
 import {
   StepTranslationError,
   translateArgumentsManifest,
@@ -133,6 +136,47 @@ describe("translateStepArgs", () => {
     const unknownArtifact = emrArgs.map((a) => a.replace("spark/feature_job.py", "spark/other.py"));
     expect(() => translateStepArgs(unknownArtifact, ctx)).toThrow(/No local counterpart/);
     expect(() => translateStepArgs(["command-runner.jar", "x"], ctx)).toThrow(/Not a spark-submit step/);
+  });
+});
+
+// EMR runs a step's PySpark on /usr/bin/python3, AL2023's Python 3.9, unless the step names another
+// (AWS_CONTRACTS E11); here every step runs on the venv's 3.11, so the runner refuses what EMR would
+// run on a Python the job cannot import on.
+describe("the job's Python on EMR", () => {
+  const requires = jobRequiresPython(readFileSync("spark/pyproject.toml", "utf8"));
+  const local = translateStepArgs(emrArgs, ctx);
+  const without = (args: readonly string[]) => {
+    const at = args.indexOf(`spark.pyspark.python=${EMR_PYTHON}`);
+    return [...args.slice(0, at - 1), ...args.slice(at + 1)];
+  };
+
+  it("reads the job's requirement from spark/pyproject.toml", () => {
+    expect(requires).toEqual([3, 11]);
+    expect(() => jobRequiresPython("[project]\nname = 'x'\n")).toThrow(/requires-python/);
+  });
+
+  it("every step names EMR's Python 3.11, and the translation runs it on the venv's instead", () => {
+    expect(EMR_PYTHON).toBe("/usr/bin/python3.11");
+    expect(emrArgs).toContain(`spark.pyspark.python=${EMR_PYTHON}`);
+    expect(local.emrPython).toBe(EMR_PYTHON);
+    expect(local.sparkOptions.join(" ")).not.toContain("spark.pyspark.python");
+    expect(local.notes).toContain("--conf spark.pyspark.python=/usr/bin/python3.11 → the venv's Python");
+    expect(emrPythonRefusal(local.emrPython, requires)).toBeUndefined();
+  });
+
+  it("refuses a step that names no Python, since EMR would run it on 3.9", () => {
+    const bare = translateStepArgs(without(emrArgs), ctx);
+    expect(bare.emrPython).toBeUndefined();
+    expect(emrPythonRefusal(bare.emrPython, requires)).toMatch(
+      /names no --conf spark.pyspark.python, so EMR runs it on \/usr\/bin\/python3, Python 3\.9; the job requires Python >=3\.11/,
+    );
+  });
+
+  it("refuses a Python EMR has not or that is older than the job's", () => {
+    expect(emrPythonRefusal("/usr/bin/python3.9", requires)).toMatch(/\/usr\/bin\/python3\.9 is Python 3\.9/);
+    expect(emrPythonRefusal("/usr/bin/python3", requires)).toMatch(/Python 3\.9/);
+    expect(emrPythonRefusal("/usr/bin/python3.12", requires)).toMatch(/EMR 7 has no \/usr\/bin\/python3\.12/);
+    expect(emrPythonRefusal("/usr/bin/python3.11", [3, 12])).toMatch(/requires Python >=3\.12/);
   });
 });
 

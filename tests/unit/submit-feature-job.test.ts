@@ -31,6 +31,8 @@ const EXPECTED_ARGS = [
   "spark-submit",
   "--deploy-mode",
   "cluster",
+  "--conf",
+  "spark.pyspark.python=/usr/bin/python3.11",
   "--jars",
   "s3://fs-artifacts/spark/jars/spark/*.jar,s3://fs-artifacts/spark/jars/emr/*.jar",
   "--files",
@@ -195,7 +197,11 @@ describe("startFeatureJob without a cluster", () => {
       BootstrapActions: [
         {
           Name: "python-libraries",
-          ScriptBootstrapAction: { Path: "s3://fs-artifacts/spark/bootstrap-python.sh", Args: [] },
+          // The libraries go to the interpreter the step names (AWS_CONTRACTS E11).
+          ScriptBootstrapAction: {
+            Path: "s3://fs-artifacts/spark/bootstrap-python.sh",
+            Args: ["/usr/bin/python3.11"],
+          },
         },
       ],
       LogUri: "s3://fs-artifacts/emr-logs/",
@@ -278,6 +284,11 @@ describe("feature job request validation", () => {
   it("reads the EMR settings once through a schema that names what is wrong", () => {
     expect(() => readFeatureJobConfig({ ...baseEnv, EMR_CLUSTER_ID: "cluster-1" })).toThrow(/EMR_CLUSTER_ID/);
     expect(() => readFeatureJobConfig({ ...baseEnv, EMR_RELEASE_LABEL: "emr-6.15.0" })).toThrow(/EMR 7/);
+    // emr-7.0.0 ships Python 3.9 only; the job needs 3.11 (AWS_CONTRACTS E11).
+    expect(() => readFeatureJobConfig({ ...baseEnv, EMR_RELEASE_LABEL: "emr-7.0.0" })).toThrow(/7\.1\.0/);
+    expect(readFeatureJobConfig({ ...baseEnv, EMR_RELEASE_LABEL: "emr-7.1.0" }).EMR_RELEASE_LABEL).toBe(
+      "emr-7.1.0",
+    );
     expect(() => readFeatureJobConfig({ ...baseEnv, RAW_BUCKET: undefined })).toThrow(/RAW_BUCKET/);
   });
 });

@@ -2,6 +2,7 @@
 // (a readable name and the tags that find it again) and the RunJobFlow request that starts it.
 import type { RunJobFlowCommandInput, StepConfig } from "@aws-sdk/client-emr";
 import type { FeatureJobRun } from "./feature-job-step.js";
+import { EMR_PYTHON } from "./spark-submit-step.js";
 import type { TrainingSetRun } from "./training-set-step.js";
 
 /** Idle time after which EMR ends a transient cluster (AutoTerminationPolicy). */
@@ -53,7 +54,7 @@ export function trainingSetPurpose(run: TrainingSetRun): ClusterPurpose {
 
 /**
  * RunJobFlow for a cluster that runs this one step and terminates: Spark with Delta enabled
- * (delta-defaults), the job's Python libraries installed by a bootstrap action, logs in the artifacts bucket, and the tag AmazonEMRServicePolicy_v2 requires
+ * (delta-defaults), the job's Python libraries installed for EMR_PYTHON by a bootstrap action, logs in the artifacts bucket, and the tag AmazonEMRServicePolicy_v2 requires
  * on resources the service role manages.
  */
 export function transientClusterRequest(
@@ -89,7 +90,10 @@ export function transientClusterRequest(
     },
     Steps: [step],
     BootstrapActions: [
-      { Name: "python-libraries", ScriptBootstrapAction: { Path: settings.pythonBootstrapUri, Args: [] } },
+      {
+        Name: "python-libraries",
+        ScriptBootstrapAction: { Path: settings.pythonBootstrapUri, Args: [EMR_PYTHON] },
+      },
     ],
     LogUri: settings.logUri,
     // A backstop: the cluster ends after its one step anyway; if it lingers (a step that never

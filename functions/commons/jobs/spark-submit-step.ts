@@ -20,11 +20,29 @@ export function hadoopJarStepCharacters(step: HadoopJarStepConfig | undefined): 
   return strings.reduce((total, s) => total + (s?.length ?? 0), 0);
 }
 
-/** Deploy mode (cluster: the driver runs on YARN; the local runner translates it), jars, extra files, the package zip. */
+/**
+ * The Python the job runs on, on the driver and the executors. EMR 7.1 and later ship Python 3.9 and
+ * 3.11 (https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-release-app-versions-7.x.html) on
+ * Amazon Linux 2023, whose `/usr/bin/python3` stays 3.9 and whose 3.11 is `/usr/bin/python3.11`
+ * (https://docs.aws.amazon.com/linux/al2023/ug/python.html); the job needs 3.11 (spark/pyproject.toml),
+ * so every step names it (docs/AWS_CONTRACTS.md E11). The bootstrap action installs the job's
+ * libraries for this interpreter (cluster.ts).
+ */
+export const EMR_PYTHON = "/usr/bin/python3.11";
+
+/** The Spark conf that picks the Python of the driver and the executors. */
+export const PYSPARK_PYTHON_CONF = "spark.pyspark.python";
+
+/**
+ * Deploy mode (cluster: the driver runs on YARN; the local runner translates it), the job's Python,
+ * jars, extra files, the package zip.
+ */
 export function commonSparkOptions(jars: readonly string[], pyFiles: string, files?: string): string[] {
   return [
     "--deploy-mode",
     "cluster",
+    "--conf",
+    `${PYSPARK_PYTHON_CONF}=${EMR_PYTHON}`,
     ...(jars.length > 0 ? ["--jars", jars.join(",")] : []),
     ...(files === undefined ? [] : ["--files", files]),
     "--py-files",
