@@ -61,6 +61,12 @@ export async function readObjectHead(
 }
 
 /** Server-side copy of one object version (CopyObject handles objects up to 5 GB). */
+/**
+ * CopyObject copies at most 5 GB in one operation; larger objects need a multipart copy
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/CopyingObjctsMPUapi.html, AWS_CONTRACTS S7).
+ */
+export const COPY_OBJECT_MAX_BYTES = 5 * 1024 ** 3;
+
 export async function copyObjectVersion(
   s3: S3Client,
   from: S3Location & { versionId?: string | undefined },

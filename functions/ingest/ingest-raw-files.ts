@@ -16,12 +16,9 @@ import {
   stagingKey,
   viewPk,
 } from "#commons/run-ledger.js";
-import { copyObjectVersion, putJsonObject, s3Uri } from "#commons/s3-object.js";
+import { COPY_OBJECT_MAX_BYTES, copyObjectVersion, putJsonObject, s3Uri } from "#commons/s3-object.js";
 import { startNextRun } from "#commons/start-runs.js";
 import { checkRawFile, decodeS3EventKey, type RawFileProblem, type RawFileRef } from "./check-raw-file.js";
-
-/** CopyObject copies at most 5 GB; a larger bad file gets its report but stays only in raw/. */
-const MAX_COPY_BYTES = 5 * 1024 ** 3;
 
 export interface IngestDependencies extends RunDependencies {
   readonly s3: S3Client;
@@ -94,8 +91,9 @@ async function quarantine(
 ): Promise<IngestOutcome> {
   const target = quarantineKeyFor(file.key, verdict.viewName);
   const size = verdict.size ?? file.size;
-  // Only raw/ is readable by this function, and CopyObject stops at 5 GB.
-  const copyable = file.key.startsWith("raw/") && (size === undefined || size <= MAX_COPY_BYTES);
+  // Only raw/ is readable by this function, and CopyObject stops at 5 GB: a larger bad file gets its
+  // report but stays only in raw/.
+  const copyable = file.key.startsWith("raw/") && (size === undefined || size <= COPY_OBJECT_MAX_BYTES);
   if (copyable) {
     await copyObjectVersion(deps.s3, file, { bucket: file.bucket, key: target });
   }

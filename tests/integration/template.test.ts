@@ -319,7 +319,7 @@ describe("packaged template", () => {
     ]);
   });
 
-  it("creates one Keyspaces table per feature view with exactly the view's online columns", () => {
+  it("creates one Keyspaces table per feature view with exactly the view's online columns and client-side timestamps", () => {
     for (const view of views.values()) {
       const table = (ci.template.Resources[tableLogicalId(view)] as Json).Properties;
       const columns = [...table.PartitionKeyColumns, ...table.RegularColumns].map((c: Json) => ({
@@ -328,6 +328,8 @@ describe("packaged template", () => {
       }));
       expect(columns).toEqual(onlineColumns(view));
       expect(table.TableName).toBe(view.onlineTable);
+      // The job writes USING TIMESTAMP, which Keyspaces accepts only on such tables (AWS_CONTRACTS K2).
+      expect(table.ClientSideTimestampsEnabled).toBe(true);
     }
   });
 

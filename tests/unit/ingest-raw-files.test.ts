@@ -30,6 +30,7 @@ import {
   parseHeaderLine,
   routeRawKey,
 } from "#functions/ingest/check-raw-file.js";
+import { ingestConfigSchema } from "#functions/ingest/ingest-config.js";
 import { IngestFailedError, ingestS3Event, quarantineKeyFor } from "#functions/ingest/ingest-raw-files.js";
 import { testRunConfig, testRunDependencies } from "../fixtures/run-dependencies.js";
 
@@ -423,6 +424,34 @@ describe("ingestS3Event", () => {
     const [outcome] = await ingestS3Event(event(record("raw/energy/big.csv", 5_000_000)), deps);
     expect(outcome).toMatchObject({ outcome: "quarantined", problems: [{ code: "too_large" }] });
     expect(s3Mock).not.toHaveReceivedCommand(GetObjectCommand);
+  });
+
+  // CopyObject copies at most 5 GB (AWS_CONTRACTS S7): a bigger file gets its report but no copy.
+  it.each([
+    [5 * 1024 ** 3, true],
+    [5 * 1024 ** 3 + 1, false],
+  ])(
+    "quarantines a file of %i bytes, copying it only within CopyObject's limit (%s)",
+    async (size, copied) => {
+      serveObjects({});
+      const big = { ...deps, config: { ...deps.config, RAW_MAX_BYTES: 5 * 1024 ** 3 - 1 } };
+      const [outcome] = await ingestS3Event(event(record("raw/energy/big.csv", size)), big);
+      expect(outcome).toMatchObject({ outcome: "quarantined", problems: [{ code: "too_large" }] });
+      expect(s3Mock.commandCalls(CopyObjectCommand).length).toBe(copied ? 1 : 0);
+      const report = s3Mock
+        .commandCalls(PutObjectCommand)
+        .find((c) => c.args[0].input.Key === "quarantine/energy/big.csv.report.json");
+      expect(JSON.parse(String(report?.args[0].input.Body)).copiedTo).toBe(
+        copied ? "s3://fs-raw/quarantine/energy/big.csv" : null,
+      );
+    },
+  );
+
+  it("refuses a size limit past CopyObject's, since a good file is staged with one copy", () => {
+    const limit = ingestConfigSchema.shape.RAW_MAX_BYTES;
+    expect(limit.parse(undefined)).toBe(5 * 1024 ** 3);
+    expect(limit.parse(String(5 * 1024 ** 3))).toBe(5 * 1024 ** 3);
+    expect(limit.safeParse(String(5 * 1024 ** 3 + 1)).error?.issues[0]?.message).toMatch(/at most 5 GiB/);
   });
 
   it("URL-encodes the copy source of keys with spaces, plus signs and unicode", async () => {
