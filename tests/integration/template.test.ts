@@ -964,6 +964,34 @@ describe("security scan of the packaged template (checkov)", () => {
     expect(reserved(prod).IngestLambdaFunction).toBe(20);
   });
 
+  // Lambda takes 0-2 retry attempts and an event age of 60 s-6 h (AWS_CONTRACTS L2). ingest and
+  // runEvents rely on the two retries (their ledger writes are conditional, so a retry is harmless);
+  // submit and status are called synchronously and must not be retried behind the caller's back.
+  it("sets asynchronous retries within Lambda's limits: two for ingest and runEvents, none for submit and status", () => {
+    const configs: Record<string, Json> = Object.fromEntries(
+      resourcesOfType(ci, "AWS::Lambda::EventInvokeConfig").map(([, c]) => [
+        c.Properties.FunctionName.Ref,
+        c.Properties,
+      ]),
+    );
+    expect(
+      Object.fromEntries(Object.entries(configs).map(([fn, c]) => [fn, c.MaximumRetryAttempts])),
+    ).toEqual({
+      IngestLambdaFunction: 2,
+      RunEventsLambdaFunction: 2,
+      SubmitLambdaFunction: 0,
+      StatusLambdaFunction: 0,
+    });
+    for (const c of Object.values(configs)) {
+      const age = c.MaximumEventAgeInSeconds;
+      if (age !== undefined) expect(age).toBeGreaterThanOrEqual(60);
+      if (age !== undefined) expect(age).toBeLessThanOrEqual(21_600);
+    }
+    expect(configs.IngestLambdaFunction?.DestinationConfig.OnFailure.Destination).toEqual({
+      "Fn::GetAtt": ["IngestFailedEventsQueue", "Arn"],
+    });
+  });
+
   it("encrypts with AWS managed keys by default: SSE-S3 buckets, an SSE-SQS queue, no stack key", () => {
     expect(resourcesOfType(ci, "AWS::KMS::Key").map(([id]) => id)).toEqual(["AlertsKey"]);
     expect((ci.template.Resources as Json).IngestFailedEventsQueue.Properties.SqsManagedSseEnabled).toBe(
