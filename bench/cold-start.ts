@@ -6,18 +6,33 @@
 // Init Duration), the first invocation, and what the first logged error would pay to decode the
 // source map lazily. Variants (source-map options) are interleaved sample by sample so background
 // load hits all alike. Usage: npm run bench:cold (settings: see `settings` below; BENCH_COLD_VARIANTS=regex
-// measures only the matching variants).
+// measures only the matching variants; BENCH_COLD_BEFORE=<git revision> adds that revision's bundle,
+// built from its own tree and serverless.yml, as the "before" of an A/B in the same run).
 // Writes bench/results/cold-start-<ts>.json.
-import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { type BuildOptions, build, type Metafile } from "esbuild";
 import JSZip from "jszip";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
 import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
+import {
+  GET_FEATURES_BUNDLE,
+  GET_FEATURES_ENTRY,
+  packagingOptions,
+  serverlessTemplate,
+} from "#scripts/esbuild-packaging.js";
 import { CqlLoginTimer } from "./cql-login-timer.js";
 
 const settings = readConfig(
@@ -29,13 +44,15 @@ const settings = readConfig(
     BENCH_COLD_KEYSPACE: z.string().default("feature_store"),
     /** Only the variants whose name matches this regular expression (more samples in less time). */
     BENCH_COLD_VARIANTS: z.string().optional(),
+    /** A git revision (e.g. main) whose getFeatures bundle is measured too, built from its own tree. */
+    BENCH_COLD_BEFORE: z.string().optional(),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
   }),
 );
 
 const ROOT = resolve(__dirname, "..");
 const WORK = join(ROOT, ".local/bench/cold-start");
-const HANDLER_MODULE = "functions/get-features/warm-handler.mjs";
+const HANDLER_MODULE = GET_FEATURES_BUNDLE;
 const log = (message: string) => process.stderr.write(`[cold-start] ${message}\n`);
 
 interface Variant {
@@ -46,56 +63,44 @@ interface Variant {
   readonly timeLogin?: boolean;
 }
 
-interface ServerlessTemplate {
-  provider: { environment?: Record<string, string> };
-  custom: { esbuild: Record<string, unknown> };
-  functions: { getFeatures: { environment?: Record<string, string> } };
-}
-
-function serverlessTemplate(): ServerlessTemplate {
-  return parseYaml(readFileSync(join(ROOT, "serverless.yml"), "utf8")) as ServerlessTemplate;
-}
-
-/** serverless.yml's esbuild settings as esbuild build options (serverless-esbuild's mapping). */
-function packagingOptions(): BuildOptions {
-  const {
-    outputFileExtension,
-    exclude: _exclude,
-    packager: _packager,
-    plugins,
-    ...options
-  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & {
-    outputFileExtension?: string;
-    plugins?: string;
-  };
-  return {
-    ...(options as BuildOptions),
-    outExtension: { ".js": outputFileExtension ?? ".js" },
-    // serverless-esbuild requires the plugins file from the service directory.
-    ...(plugins === undefined ? {} : { plugins: require(join(ROOT, plugins)) as BuildOptions["plugins"] }),
-  };
-}
-
 /** Builds warm-handler as `sls package` would, with the given source-map settings, plus the views. */
 async function buildBundle(
   key: string,
   overrides: BuildOptions,
-  entry = "functions/get-features/warm-handler.mts",
+  entry = GET_FEATURES_ENTRY,
+  root = ROOT,
 ): Promise<string> {
   const dir = join(WORK, key);
   rmSync(dir, { recursive: true, force: true });
   const { metafile } = await build({
-    ...packagingOptions(),
+    ...packagingOptions(root),
     ...overrides,
     entryPoints: {
-      "functions/get-features/warm-handler": join(ROOT, entry),
+      "functions/get-features/warm-handler": join(root, entry),
     },
     outdir: dir,
     logLevel: "warning",
     metafile: true,
   });
   bundleContents.set(dir, bytesByPackage(metafile));
-  cpSync(join(ROOT, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
+  cpSync(join(root, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
+  return dir;
+}
+
+/**
+ * The tree of a git revision, exported (`git archive`) under WORK with this checkout's node_modules
+ * linked in, so its bundle builds with its own sources, serverless.yml and plugins.
+ */
+function revisionTree(revision: string): string {
+  const dir = join(WORK, `revision-${revision.replace(/[^A-Za-z0-9._-]/g, "_")}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const archive = execFileSync("git", ["archive", "--format=tar", revision], {
+    cwd: ROOT,
+    maxBuffer: 1 << 30,
+  });
+  execFileSync("tar", ["-x", "-C", dir], { input: archive });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }
 
@@ -240,7 +245,7 @@ function stats(values: number[]) {
 async function main() {
   const loadAtStart = loadavg();
   const started = performance.now();
-  const template = serverlessTemplate();
+  const template = serverlessTemplate(ROOT);
   const templateNodeOptions =
     template.functions.getFeatures.environment?.NODE_OPTIONS ??
     template.provider.environment?.NODE_OPTIONS ??
@@ -322,6 +327,22 @@ async function main() {
       nodeOptions: templateNodeOptions,
     },
   ];
+  if (settings.BENCH_COLD_BEFORE !== undefined) {
+    const revision = settings.BENCH_COLD_BEFORE;
+    const root = revisionTree(revision);
+    const before = await buildBundle(`before-${revision}`, {}, undefined, root);
+    const nodeOptions =
+      serverlessTemplate(root).functions.getFeatures.environment?.NODE_OPTIONS ?? templateNodeOptions;
+    allVariants.push(
+      { name: `before: ${revision} (${nodeOptions || "no NODE_OPTIONS"})`, bundle: before, nodeOptions },
+      {
+        name: `before: ${revision}, through the login-timing proxy (${nodeOptions || "no NODE_OPTIONS"})`,
+        bundle: before,
+        nodeOptions,
+        timeLogin: true,
+      },
+    );
+  }
   if (settings.BENCH_COLD_ZIP !== undefined) {
     const packaged = await unpackZip(settings.BENCH_COLD_ZIP);
     allVariants.push(
