@@ -22,7 +22,7 @@ import {
 } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { type BuildOptions, build, type Metafile } from "esbuild";
+import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import JSZip from "jszip";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
@@ -88,6 +88,26 @@ async function buildBundle(
 }
 
 /**
+ * serverless.yml's plugins plus one that replaces `from` by `to` in `file` as it is bundled: the
+ * same code with one setting changed (fails the build if `from` is no longer in the file).
+ */
+function withSourcePatch(file: string, from: string, to: string): BuildOptions {
+  const path = join(ROOT, file);
+  const patch: Plugin = {
+    name: "source-patch",
+    setup(builder) {
+      builder.onLoad({ filter: /\.ts$/ }, (args) => {
+        if (args.path !== path) return undefined;
+        const source = readFileSync(path, "utf8");
+        if (!source.includes(from)) throw new Error(`${file} no longer contains ${JSON.stringify(from)}`);
+        return { contents: source.replace(from, to), loader: "ts" };
+      });
+    },
+  };
+  return { plugins: [...(packagingOptions(ROOT).plugins ?? []), patch] };
+}
+
+/**
  * The tree of a git revision, exported (`git archive`) under WORK with this checkout's node_modules
  * linked in, so its bundle builds with its own sources, serverless.yml and plugins.
  */
@@ -141,6 +161,7 @@ const m = await import(bundle);
 const imported = performance.now();
 await m.connected; // already settled for warm-handler (top-level await); pending for handler.ts
 const ready = performance.now();
+const cpu = process.cpuUsage(); // this process's CPU until ready, Node's boot included
 const event = { version: "2.0", routeKey: "GET /features/{view}/{entityId}", rawPath: "/features/energy/MAC000002",
   rawQueryString: "", headers: {}, isBase64Encoded: false, pathParameters: { view: "energy", entityId: "MAC000002" },
   requestContext: { requestId: "cold", http: { method: "GET", path: "/features/energy/MAC000002" } } };
@@ -155,6 +176,7 @@ if (existsSync(bundle + ".map")) {
   mapMs = performance.now() - t;
 }
 process.stdout.write("PROBE " + JSON.stringify({ bootMs: boot, initMs: ready - boot, readyMs: ready,
+  cpuToReadyMs: (cpu.user + cpu.system) / 1000,
   importMs: imported - boot, connectAfterImportMs: ready - imported,
   firstInvokeMs: invoked - ready, status: response.statusCode, connected: await m.connected, mapMs }) + "\\n");
 process.exit(0);
@@ -164,6 +186,8 @@ interface Sample {
   bootMs: number;
   initMs: number;
   readyMs: number;
+  /** CPU time (user + system, all threads) of the process until ready: the load-independent cost. */
+  cpuToReadyMs: number;
   importMs: number;
   connectAfterImportMs: number;
   firstInvokeMs: number;
@@ -287,6 +311,16 @@ async function main() {
       },
     ],
   });
+  // The driver's connect options, one at a time (functions/commons/cassandra-online-store.ts).
+  const STORE = "functions/commons/cassandra-online-store.ts";
+  const metadataSync = await buildBundle(
+    "option-metadata-sync",
+    withSourcePatch(STORE, "isMetadataSyncEnabled: false,", "isMetadataSyncEnabled: true,"),
+  );
+  const noWarmup = await buildBundle(
+    "option-no-warmup",
+    withSourcePatch(STORE, "pooling: { warmup: true },", "pooling: { warmup: false },"),
+  );
   const allVariants: Variant[] = [
     {
       name: "before: map with sources + --enable-source-maps",
@@ -306,6 +340,16 @@ async function main() {
       timeLogin: true,
     },
     { name: "no source map at all", bundle: noMap, nodeOptions: "" },
+    {
+      name: `option: isMetadataSyncEnabled true, the driver's default (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: metadataSync,
+      nodeOptions: templateNodeOptions,
+    },
+    {
+      name: `option: pooling.warmup false (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: noWarmup,
+      nodeOptions: templateNodeOptions,
+    },
     {
       name: `split: handler.ts entry, init = import + connect (${templateNodeOptions || "no NODE_OPTIONS"})`,
       bundle: split,
@@ -384,6 +428,7 @@ async function main() {
       importMs: stats(runs.map((r) => r.importMs)),
       connectAfterImportMs: stats(runs.map((r) => r.connectAfterImportMs)),
       processStartToReadyMs: stats(runs.map((r) => r.readyMs)),
+      cpuToReadyMs: stats(runs.map((r) => r.cpuToReadyMs)),
       firstInvokeMs: stats(runs.map((r) => r.firstInvokeMs)),
       loginMs: variant.timeLogin ? stats(runs.map((r) => r.loginMs ?? 0)) : null,
       initExcludingLoginMs: variant.timeLogin ? stats(runs.map((r) => r.initMs - (r.loginMs ?? 0))) : null,
@@ -414,13 +459,13 @@ async function main() {
   const cell = (s: { p50: number; min: number; max: number }) => `${s.p50} (${s.min}–${s.max})`;
   log(`ms, p50 (min–max) of ${settings.BENCH_COLD_SAMPLES} fresh processes each:`);
   log(
-    "| variant | bundle / map kB | boot | init (import + connect) | of which connect¹ | first invoke | first error: map decode |",
+    "| variant | bundle / map kB | boot | init (import + connect) | of which connect¹ | CPU to ready² | first invoke | first error: map decode |",
   );
-  log("|---|---|---|---|---|---|---|");
+  log("|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     const kb = (b: number | null) => (b === null ? "–" : String(Math.round(b / 1024)));
     log(
-      `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
+      `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.cpuToReadyMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
     );
   }
   for (const r of results) {
@@ -438,6 +483,9 @@ async function main() {
     );
   }
   log("¹ only the handler.ts entry (no top-level await) shows it; the others connect inside the import");
+  log(
+    "² user + system CPU of the process (all its threads) from its start until ready, Node's boot included",
+  );
   log(
     `load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${result.wallSeconds} s; wrote ${path}`,
   );
