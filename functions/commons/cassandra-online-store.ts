@@ -109,7 +109,11 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
       reconnection: new policies.reconnection.ExponentialReconnectionPolicy(250, 5000, true),
     },
     // Serving never reads table metadata; skipping the schema sync shortens the cold start and
-    // keeps the reads of system tables to what connecting needs.
+    // keeps the reads of system tables to what connecting needs. What it costs: keyspace metadata is
+    // not loaded, so token-aware routing finds no replicas (https://docs.datastax.com/en/developer/
+    // nodejs-driver/4.0/api/type.ClientOptions/); Keyspaces' peers are load-balanced request handlers,
+    // not replicas (https://docs.aws.amazon.com/keyspaces/latest/devguide/connections.html), and
+    // locally there is one node. Measured by `npm run bench:cold` (docs/PERFORMANCE.md).
     isMetadataSyncEnabled: false,
     pooling: { warmup: true },
   };
