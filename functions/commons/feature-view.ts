@@ -1,10 +1,10 @@
-// Feature views: the one source of truth for what a view's features are, their types, the value
-// rules of its raw rows, and the online table that holds them. Validated here, and only here, from
-// the parsed contents of resources/feature-views/<view>.yml (read by feature-view-files.ts, or
-// embedded in getFeatures' bundle at build time): the functions and the schema generators use the
-// result directly, the Spark job gets it compiled to JSON (compiled-view.ts). No file or YAML
-// reading here, so a bundle that embeds the views carries no YAML parser; zod/mini, so it carries
-// ~25 kB of zod instead of 443 (docs/PERFORMANCE.md, "Cold init under 200 ms").
+// Feature views: the one source of truth for what a view's features are, their types, the value rules of
+// its raw rows, and the online table that holds them. Validated here, and only here, from the parsed
+// contents of resources/feature-views/<view>.yml (read by feature-view-files.ts, or embedded in
+// getFeatures' bundle at build time): the functions and the schema generators use the result directly,
+// the Spark job gets it compiled to JSON (compiled-view.ts). No file or YAML reading here, so a bundle
+// that embeds the views carries no YAML parser; zod/mini, so it carries ~30 kB of zod instead of 443
+// (docs/PERFORMANCE.md, "Serving at the floor: cold init under 200 ms").
 import * as z from "zod/mini";
 import { identifierSchema } from "./identifiers.js";
 

@@ -1,8 +1,8 @@
 // getFeatures' Lambda bundle, built as `sls package` builds it (serverless.yml custom.esbuild), loaded
 // by a fresh Node process as Lambda's runtime loads it. Its cold init is import + connect
-// (docs/PERFORMANCE.md, "Cold init under 200 ms"): the bundle must keep zod to zod/mini (classic zod
-// is ~410 kB more to compile at every cold start), and still fail init clearly on a bad setting and
-// log a failed request's stack mapped to the TypeScript sources.
+// (docs/PERFORMANCE.md, "Serving at the floor: cold init under 200 ms"): the bundle must keep zod to
+// zod/mini (classic zod is ~410 kB more to compile at every cold start), and still fail init clearly on
+// a bad setting and log a failed request's stack mapped to the TypeScript sources.
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
