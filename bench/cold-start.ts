@@ -6,18 +6,33 @@
 // Init Duration), the first invocation, and what the first logged error would pay to decode the
 // source map lazily. Variants (source-map options) are interleaved sample by sample so background
 // load hits all alike. Usage: npm run bench:cold (settings: see `settings` below; BENCH_COLD_VARIANTS=regex
-// measures only the matching variants).
+// measures only the matching variants; BENCH_COLD_BEFORE=<git revision> adds that revision's bundle,
+// built from its own tree and serverless.yml, as the "before" of an A/B in the same run).
 // Writes bench/results/cold-start-<ts>.json.
-import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { type BuildOptions, build, type Metafile } from "esbuild";
+import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import JSZip from "jszip";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { readConfig } from "#commons/config.js";
 import { localCassandraAuthEnv } from "#scripts/cassandra/local-credentials.js";
+import {
+  GET_FEATURES_BUNDLE,
+  GET_FEATURES_ENTRY,
+  packagingOptions,
+  serverlessTemplate,
+} from "#scripts/esbuild-packaging.js";
 import { CqlLoginTimer } from "./cql-login-timer.js";
 
 const settings = readConfig(
@@ -29,13 +44,15 @@ const settings = readConfig(
     BENCH_COLD_KEYSPACE: z.string().default("feature_store"),
     /** Only the variants whose name matches this regular expression (more samples in less time). */
     BENCH_COLD_VARIANTS: z.string().optional(),
+    /** A git revision (e.g. main) whose getFeatures bundle is measured too, built from its own tree. */
+    BENCH_COLD_BEFORE: z.string().optional(),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
   }),
 );
 
 const ROOT = resolve(__dirname, "..");
 const WORK = join(ROOT, ".local/bench/cold-start");
-const HANDLER_MODULE = "functions/get-features/warm-handler.mjs";
+const HANDLER_MODULE = GET_FEATURES_BUNDLE;
 const log = (message: string) => process.stderr.write(`[cold-start] ${message}\n`);
 
 interface Variant {
@@ -46,56 +63,64 @@ interface Variant {
   readonly timeLogin?: boolean;
 }
 
-interface ServerlessTemplate {
-  provider: { environment?: Record<string, string> };
-  custom: { esbuild: Record<string, unknown> };
-  functions: { getFeatures: { environment?: Record<string, string> } };
-}
-
-function serverlessTemplate(): ServerlessTemplate {
-  return parseYaml(readFileSync(join(ROOT, "serverless.yml"), "utf8")) as ServerlessTemplate;
-}
-
-/** serverless.yml's esbuild settings as esbuild build options (serverless-esbuild's mapping). */
-function packagingOptions(): BuildOptions {
-  const {
-    outputFileExtension,
-    exclude: _exclude,
-    packager: _packager,
-    plugins,
-    ...options
-  } = serverlessTemplate().custom.esbuild as Record<string, unknown> & {
-    outputFileExtension?: string;
-    plugins?: string;
-  };
-  return {
-    ...(options as BuildOptions),
-    outExtension: { ".js": outputFileExtension ?? ".js" },
-    // serverless-esbuild requires the plugins file from the service directory.
-    ...(plugins === undefined ? {} : { plugins: require(join(ROOT, plugins)) as BuildOptions["plugins"] }),
-  };
-}
-
 /** Builds warm-handler as `sls package` would, with the given source-map settings, plus the views. */
 async function buildBundle(
   key: string,
   overrides: BuildOptions,
-  entry = "functions/get-features/warm-handler.mts",
+  entry = GET_FEATURES_ENTRY,
+  root = ROOT,
 ): Promise<string> {
   const dir = join(WORK, key);
   rmSync(dir, { recursive: true, force: true });
   const { metafile } = await build({
-    ...packagingOptions(),
+    ...packagingOptions(root),
     ...overrides,
     entryPoints: {
-      "functions/get-features/warm-handler": join(ROOT, entry),
+      "functions/get-features/warm-handler": join(root, entry),
     },
     outdir: dir,
     logLevel: "warning",
     metafile: true,
   });
   bundleContents.set(dir, bytesByPackage(metafile));
-  cpSync(join(ROOT, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
+  cpSync(join(root, "resources/feature-views"), join(dir, "resources/feature-views"), { recursive: true });
+  return dir;
+}
+
+/**
+ * serverless.yml's plugins plus one that replaces `from` by `to` in `file` as it is bundled: the
+ * same code with one setting changed (fails the build if `from` is no longer in the file).
+ */
+function withSourcePatch(file: string, from: string, to: string): BuildOptions {
+  const path = join(ROOT, file);
+  const patch: Plugin = {
+    name: "source-patch",
+    setup(builder) {
+      builder.onLoad({ filter: /\.ts$/ }, (args) => {
+        if (args.path !== path) return undefined;
+        const source = readFileSync(path, "utf8");
+        if (!source.includes(from)) throw new Error(`${file} no longer contains ${JSON.stringify(from)}`);
+        return { contents: source.replace(from, to), loader: "ts" };
+      });
+    },
+  };
+  return { plugins: [...(packagingOptions(ROOT).plugins ?? []), patch] };
+}
+
+/**
+ * The tree of a git revision, exported (`git archive`) under WORK with this checkout's node_modules
+ * linked in, so its bundle builds with its own sources, serverless.yml and plugins.
+ */
+function revisionTree(revision: string): string {
+  const dir = join(WORK, `revision-${revision.replace(/[^A-Za-z0-9._-]/g, "_")}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const archive = execFileSync("git", ["archive", "--format=tar", revision], {
+    cwd: ROOT,
+    maxBuffer: 1 << 30,
+  });
+  execFileSync("tar", ["-x", "-C", dir], { input: archive });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }
 
@@ -136,6 +161,7 @@ const m = await import(bundle);
 const imported = performance.now();
 await m.connected; // already settled for warm-handler (top-level await); pending for handler.ts
 const ready = performance.now();
+const cpu = process.cpuUsage(); // this process's CPU until ready, Node's boot included
 const event = { version: "2.0", routeKey: "GET /features/{view}/{entityId}", rawPath: "/features/energy/MAC000002",
   rawQueryString: "", headers: {}, isBase64Encoded: false, pathParameters: { view: "energy", entityId: "MAC000002" },
   requestContext: { requestId: "cold", http: { method: "GET", path: "/features/energy/MAC000002" } } };
@@ -150,6 +176,7 @@ if (existsSync(bundle + ".map")) {
   mapMs = performance.now() - t;
 }
 process.stdout.write("PROBE " + JSON.stringify({ bootMs: boot, initMs: ready - boot, readyMs: ready,
+  cpuToReadyMs: (cpu.user + cpu.system) / 1000,
   importMs: imported - boot, connectAfterImportMs: ready - imported,
   firstInvokeMs: invoked - ready, status: response.statusCode, connected: await m.connected, mapMs }) + "\\n");
 process.exit(0);
@@ -159,6 +186,8 @@ interface Sample {
   bootMs: number;
   initMs: number;
   readyMs: number;
+  /** CPU time (user + system, all threads) of the process until ready: the load-independent cost. */
+  cpuToReadyMs: number;
   importMs: number;
   connectAfterImportMs: number;
   firstInvokeMs: number;
@@ -240,7 +269,7 @@ function stats(values: number[]) {
 async function main() {
   const loadAtStart = loadavg();
   const started = performance.now();
-  const template = serverlessTemplate();
+  const template = serverlessTemplate(ROOT);
   const templateNodeOptions =
     template.functions.getFeatures.environment?.NODE_OPTIONS ??
     template.provider.environment?.NODE_OPTIONS ??
@@ -282,6 +311,16 @@ async function main() {
       },
     ],
   });
+  // The driver's connect options, one at a time (functions/commons/cassandra-online-store.ts).
+  const STORE = "functions/commons/cassandra-online-store.ts";
+  const metadataSync = await buildBundle(
+    "option-metadata-sync",
+    withSourcePatch(STORE, "isMetadataSyncEnabled: false,", "isMetadataSyncEnabled: true,"),
+  );
+  const noWarmup = await buildBundle(
+    "option-no-warmup",
+    withSourcePatch(STORE, "pooling: { warmup: true },", "pooling: { warmup: false },"),
+  );
   const allVariants: Variant[] = [
     {
       name: "before: map with sources + --enable-source-maps",
@@ -301,6 +340,16 @@ async function main() {
       timeLogin: true,
     },
     { name: "no source map at all", bundle: noMap, nodeOptions: "" },
+    {
+      name: `option: isMetadataSyncEnabled true, the driver's default (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: metadataSync,
+      nodeOptions: templateNodeOptions,
+    },
+    {
+      name: `option: pooling.warmup false (${templateNodeOptions || "no NODE_OPTIONS"})`,
+      bundle: noWarmup,
+      nodeOptions: templateNodeOptions,
+    },
     {
       name: `split: handler.ts entry, init = import + connect (${templateNodeOptions || "no NODE_OPTIONS"})`,
       bundle: split,
@@ -322,6 +371,22 @@ async function main() {
       nodeOptions: templateNodeOptions,
     },
   ];
+  if (settings.BENCH_COLD_BEFORE !== undefined) {
+    const revision = settings.BENCH_COLD_BEFORE;
+    const root = revisionTree(revision);
+    const before = await buildBundle(`before-${revision}`, {}, undefined, root);
+    const nodeOptions =
+      serverlessTemplate(root).functions.getFeatures.environment?.NODE_OPTIONS ?? templateNodeOptions;
+    allVariants.push(
+      { name: `before: ${revision} (${nodeOptions || "no NODE_OPTIONS"})`, bundle: before, nodeOptions },
+      {
+        name: `before: ${revision}, through the login-timing proxy (${nodeOptions || "no NODE_OPTIONS"})`,
+        bundle: before,
+        nodeOptions,
+        timeLogin: true,
+      },
+    );
+  }
   if (settings.BENCH_COLD_ZIP !== undefined) {
     const packaged = await unpackZip(settings.BENCH_COLD_ZIP);
     allVariants.push(
@@ -363,6 +428,7 @@ async function main() {
       importMs: stats(runs.map((r) => r.importMs)),
       connectAfterImportMs: stats(runs.map((r) => r.connectAfterImportMs)),
       processStartToReadyMs: stats(runs.map((r) => r.readyMs)),
+      cpuToReadyMs: stats(runs.map((r) => r.cpuToReadyMs)),
       firstInvokeMs: stats(runs.map((r) => r.firstInvokeMs)),
       loginMs: variant.timeLogin ? stats(runs.map((r) => r.loginMs ?? 0)) : null,
       initExcludingLoginMs: variant.timeLogin ? stats(runs.map((r) => r.initMs - (r.loginMs ?? 0))) : null,
@@ -393,13 +459,13 @@ async function main() {
   const cell = (s: { p50: number; min: number; max: number }) => `${s.p50} (${s.min}–${s.max})`;
   log(`ms, p50 (min–max) of ${settings.BENCH_COLD_SAMPLES} fresh processes each:`);
   log(
-    "| variant | bundle / map kB | boot | init (import + connect) | of which connect¹ | first invoke | first error: map decode |",
+    "| variant | bundle / map kB | boot | init (import + connect) | of which connect¹ | CPU to ready² | first invoke | first error: map decode |",
   );
-  log("|---|---|---|---|---|---|---|");
+  log("|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     const kb = (b: number | null) => (b === null ? "–" : String(Math.round(b / 1024)));
     log(
-      `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
+      `| ${r.variant} | ${kb(r.bundleBytes)} / ${kb(r.mapBytes)} | ${cell(r.bootMs)} | ${cell(r.initMs)} | ${cell(r.connectAfterImportMs)} | ${cell(r.cpuToReadyMs)} | ${cell(r.firstInvokeMs)} | ${r.firstErrorMapDecodeMs === null ? "–" : cell(r.firstErrorMapDecodeMs)} |`,
     );
   }
   for (const r of results) {
@@ -417,6 +483,9 @@ async function main() {
     );
   }
   log("¹ only the handler.ts entry (no top-level await) shows it; the others connect inside the import");
+  log(
+    "² user + system CPU of the process (all its threads) from its start until ready, Node's boot included",
+  );
   log(
     `load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at end; ${result.wallSeconds} s; wrote ${path}`,
   );

@@ -31,7 +31,7 @@ import { localCassandraAuthEnv, localCassandraAuthProvider } from "#scripts/cass
 
 const settings = readConfig(
   z.object({
-    BENCH_KEYSPACE: identifierSchema.default("feature_store_bench"),
+    BENCH_KEYSPACE: z._default(identifierSchema, "feature_store_bench"),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
     BENCH_ENTITIES: z.coerce.number().int().min(10).max(100_000).default(5560),
     BENCH_HISTORY_DAYS: z.coerce.number().int().min(1).max(2000).default(630),

@@ -26,9 +26,9 @@ export const localSettingsSchema = z.object({
   LOCAL_MOTO_PORT: port.default(5056),
   CASSANDRA_PORT: port.default(9042),
   CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
-  KEYSPACE: identifier.default("feature_store"),
+  KEYSPACE: z._default(identifier, "feature_store"),
   LOCAL_BUCKET_PREFIX: bucketPrefix.default("feature-store-local"),
-  FEATURE_VIEW: identifier.default("energy"),
+  FEATURE_VIEW: z._default(identifier, "energy"),
   /** Local Spark parallelism for the job runner (local[N]). */
   LOCAL_SPARK_CORES: z.coerce.number().int().min(1).max(64).default(2),
   LOCAL_SPARK_DRIVER_MEMORY: z

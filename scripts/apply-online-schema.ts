@@ -15,7 +15,7 @@ const config = readConfig(
     CASSANDRA_CONTACT_POINTS: z.string().default("127.0.0.1"),
     CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
     CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
-    KEYSPACE: identifierSchema.default("feature_store"),
+    KEYSPACE: z._default(identifierSchema, "feature_store"),
     FEATURE_VIEWS_DIR: z.string().min(1).default(DEFAULT_FEATURE_VIEWS_DIR),
     CASSANDRA_REPLICATION_FACTOR: z.coerce.number().int().min(1).default(1),
   }),

@@ -2,7 +2,7 @@
 // its configuration schema, the driver client built from it, and the OnlineStore implementation
 // that reads one wide row per entity with prepared, idempotent, deadline-bounded statements.
 import { auth, Client, type ClientOptions, errors, policies, types } from "cassandra-driver";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { StoreUnavailableError } from "./errors.js";
 import type { FeatureView, SourceType } from "./feature-view.js";
 import { identifierSchema } from "./identifiers.js";
@@ -10,33 +10,40 @@ import type { FeatureValue, OnlineRow, OnlineStore } from "./online-store.js";
 import { KeyspacesSigV4AuthProvider } from "./sigv4-auth-provider.js";
 
 const identifier = identifierSchema;
-const positiveMs = (fallback: number) => z.coerce.number().int().min(1).max(60_000).default(fallback);
+const positiveMs = (fallback: number) =>
+  z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(60_000)), fallback);
 
-/** Environment settings of the online store; read once through readConfig at module scope. */
+/**
+ * Environment settings of the online store; read once through readConfig at module scope. zod/mini,
+ * as every schema getFeatures' bundle imports (zod-messages.ts; docs/PERFORMANCE.md).
+ */
 export const onlineStoreConfigSchema = z
   .object({
     /** `keyspaces` in AWS (TLS, SigV4, port 9142); `cassandra` for the local single node. */
-    ONLINE_STORE: z.enum(["keyspaces", "cassandra"]).default("cassandra"),
-    AWS_REGION: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as eu-west-1")
-      .optional(),
-    CASSANDRA_CONTACT_POINTS: z
-      .string()
-      .default("127.0.0.1")
-      .transform((value) => value.split(",").map((host) => host.trim()))
-      .pipe(z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "must be a list of host names")).min(1)),
-    CASSANDRA_PORT: z.coerce.number().int().min(1).max(65_535).default(9042),
-    CASSANDRA_LOCAL_DC: z.string().min(1).default("datacenter1"),
+    ONLINE_STORE: z._default(z.enum(["keyspaces", "cassandra"]), "cassandra"),
+    AWS_REGION: z.optional(
+      z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as eu-west-1")),
+    ),
+    CASSANDRA_CONTACT_POINTS: z.pipe(
+      z.pipe(
+        z._default(z.string(), "127.0.0.1"),
+        z.transform((value: string) => value.split(",").map((host) => host.trim())),
+      ),
+      z
+        .array(z.string().check(z.regex(/^[A-Za-z0-9.:-]+$/, "must be a list of host names")))
+        .check(z.minLength(1)),
+    ),
+    CASSANDRA_PORT: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(65_535)), 9042),
+    CASSANDRA_LOCAL_DC: z._default(z.string().check(z.minLength(1)), "datacenter1"),
     /**
      * Login of the local node (`cassandra` mode only; scripts/cassandra.sh creates the role and keeps
      * the password in .local/cassandra/credentials). Keyspaces uses SigV4 and takes no password.
      */
-    CASSANDRA_USERNAME: z.string().min(1).optional(),
-    CASSANDRA_PASSWORD: z.string().min(1).optional(),
-    KEYSPACE: identifier.default("feature_store"),
+    CASSANDRA_USERNAME: z.optional(z.string().check(z.minLength(1))),
+    CASSANDRA_PASSWORD: z.optional(z.string().check(z.minLength(1))),
+    KEYSPACE: z._default(identifier, "feature_store"),
     // Keyspaces serves reads at LOCAL_ONE or LOCAL_QUORUM only; the local node accepts both too.
-    READ_CONSISTENCY: z.enum(["LOCAL_ONE", "LOCAL_QUORUM"]).default("LOCAL_ONE"),
+    READ_CONSISTENCY: z._default(z.enum(["LOCAL_ONE", "LOCAL_QUORUM"]), "LOCAL_ONE"),
     /** Per-attempt read timeout of the driver. */
     READ_TIMEOUT_MS: positiveMs(1000),
     CONNECT_TIMEOUT_MS: positiveMs(2000),
@@ -45,33 +52,35 @@ export const onlineStoreConfigSchema = z
     /** Delay before a second, speculative attempt on another host (Keyspaces has many endpoints). */
     SPECULATIVE_DELAY_MS: positiveMs(50),
   })
-  .superRefine((config, ctx) => {
-    if (config.ONLINE_STORE === "keyspaces" && config.AWS_REGION === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["AWS_REGION"],
-        message: "is required when ONLINE_STORE is keyspaces",
-      });
-    }
-    if (config.ONLINE_STORE === "keyspaces") {
-      // A static password for Keyspaces would be a secret in the function's environment: SigV4 only.
-      for (const name of ["CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"] as const) {
-        if (config[name] !== undefined) {
-          ctx.addIssue({
-            code: "custom",
-            path: [name],
-            message: "must not be set when ONLINE_STORE is keyspaces (it authenticates with SigV4)",
-          });
-        }
+  .check(
+    z.superRefine((config, ctx) => {
+      if (config.ONLINE_STORE === "keyspaces" && config.AWS_REGION === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["AWS_REGION"],
+          message: "is required when ONLINE_STORE is keyspaces",
+        });
       }
-    } else if ((config.CASSANDRA_USERNAME === undefined) !== (config.CASSANDRA_PASSWORD === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: [config.CASSANDRA_USERNAME === undefined ? "CASSANDRA_USERNAME" : "CASSANDRA_PASSWORD"],
-        message: "must be set together with the other of CASSANDRA_USERNAME / CASSANDRA_PASSWORD",
-      });
-    }
-  });
+      if (config.ONLINE_STORE === "keyspaces") {
+        // A static password for Keyspaces would be a secret in the function's environment: SigV4 only.
+        for (const name of ["CASSANDRA_USERNAME", "CASSANDRA_PASSWORD"] as const) {
+          if (config[name] !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: [name],
+              message: "must not be set when ONLINE_STORE is keyspaces (it authenticates with SigV4)",
+            });
+          }
+        }
+      } else if ((config.CASSANDRA_USERNAME === undefined) !== (config.CASSANDRA_PASSWORD === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [config.CASSANDRA_USERNAME === undefined ? "CASSANDRA_USERNAME" : "CASSANDRA_PASSWORD"],
+          message: "must be set together with the other of CASSANDRA_USERNAME / CASSANDRA_PASSWORD",
+        });
+      }
+    }),
+  );
 
 export type OnlineStoreConfig = z.infer<typeof onlineStoreConfigSchema>;
 
@@ -100,7 +109,11 @@ export function cassandraClientOptions(config: OnlineStoreConfig): ClientOptions
       reconnection: new policies.reconnection.ExponentialReconnectionPolicy(250, 5000, true),
     },
     // Serving never reads table metadata; skipping the schema sync shortens the cold start and
-    // keeps the reads of system tables to what connecting needs.
+    // keeps the reads of system tables to what connecting needs. What it costs: keyspace metadata is
+    // not loaded, so token-aware routing finds no replicas (https://docs.datastax.com/en/developer/
+    // nodejs-driver/4.0/api/type.ClientOptions/); Keyspaces' peers are load-balanced request handlers,
+    // not replicas (https://docs.aws.amazon.com/keyspaces/latest/devguide/connections.html), and
+    // locally there is one node. Measured by `npm run bench:cold` (docs/PERFORMANCE.md).
     isMetadataSyncEnabled: false,
     pooling: { warmup: true },
   };

@@ -1,10 +1,11 @@
-// Feature views: the one source of truth for what a view's features are, their types, the value
-// rules of its raw rows, and the online table that holds them. Validated here, and only here, from
-// the parsed contents of resources/feature-views/<view>.yml (read by feature-view-files.ts, or
-// embedded in getFeatures' bundle at build time): the functions and the schema generators use the
-// result directly, the Spark job gets it compiled to JSON (compiled-view.ts). No file or YAML
-// reading here, so a bundle that embeds the views carries no YAML parser.
-import { z } from "zod";
+// Feature views: the one source of truth for what a view's features are, their types, the value rules of
+// its raw rows, and the online table that holds them. Validated here, and only here, from the parsed
+// contents of resources/feature-views/<view>.yml (read by feature-view-files.ts, or embedded in
+// getFeatures' bundle at build time): the functions and the schema generators use the result directly,
+// the Spark job gets it compiled to JSON (compiled-view.ts). No file or YAML reading here, so a bundle
+// that embeds the views carries no YAML parser; zod/mini, so it carries ~30 kB of zod instead of 443
+// (docs/PERFORMANCE.md, "Serving at the floor: cold init under 200 ms").
+import * as z from "zod/mini";
 import { identifierSchema } from "./identifiers.js";
 
 /** Column types a raw file may declare. */
@@ -40,45 +41,50 @@ const sourceColumnSchema = z
   .strictObject({
     name: identifier,
     type: z.enum(SOURCE_TYPES),
-    min: z.number().optional(),
-    max: z.number().optional(),
+    min: z.optional(z.number()),
+    max: z.optional(z.number()),
   })
-  .superRefine((column, ctx) => {
-    const bounded = column.min !== undefined || column.max !== undefined;
-    if (bounded && column.type === "string") {
-      ctx.addIssue({ code: "custom", message: `min/max apply to numeric columns only, not ${column.type}` });
-    }
-    if (column.min !== undefined && column.max !== undefined && column.min > column.max) {
-      ctx.addIssue({ code: "custom", message: `min ${column.min} is greater than max ${column.max}` });
-    }
-  });
+  .check(
+    z.superRefine((column, ctx) => {
+      const bounded = column.min !== undefined || column.max !== undefined;
+      if (bounded && column.type === "string") {
+        ctx.addIssue({
+          code: "custom",
+          message: `min/max apply to numeric columns only, not ${column.type}`,
+        });
+      }
+      if (column.min !== undefined && column.max !== undefined && column.min > column.max) {
+        ctx.addIssue({ code: "custom", message: `min ${column.min} is greater than max ${column.max}` });
+      }
+    }),
+  );
 
 const passthroughFeatureSchema = z.strictObject({ name: identifier, passthrough: identifier });
 const aggregateFeatureSchema = z.strictObject({
   name: identifier,
   aggregate: z.enum(AGGREGATES),
   source: identifier,
-  window_days: z.number().int().min(1).max(3660),
+  window_days: z.number().check(z.int(), z.minimum(1), z.maximum(3660)),
 });
 
 const featureViewFileSchema = z.strictObject({
   name: identifier,
-  description: z.string().min(1),
+  description: z.string().check(z.minLength(1)),
   entity: z.strictObject({
     column: identifier,
     type: z.literal("string"),
-    id_pattern: z.string().min(1),
+    id_pattern: z.string().check(z.minLength(1)),
   }),
   event_date: z.strictObject({
     column: identifier,
     format: z.literal("yyyy-MM-dd"),
-    max_future_days: z.number().int().min(0).default(DEFAULT_MAX_FUTURE_DAYS),
+    max_future_days: z._default(z.number().check(z.int(), z.minimum(0)), DEFAULT_MAX_FUTURE_DAYS),
   }),
-  source: z.strictObject({ columns: z.array(sourceColumnSchema).min(1) }),
-  features: z.array(z.union([passthroughFeatureSchema, aggregateFeatureSchema])).min(1),
+  source: z.strictObject({ columns: z.array(sourceColumnSchema).check(z.minLength(1)) }),
+  features: z.array(z.union([passthroughFeatureSchema, aggregateFeatureSchema])).check(z.minLength(1)),
   online: z.strictObject({
     table: identifier,
-    ttl_days: z.number().int().min(0).max(3650),
+    ttl_days: z.number().check(z.int(), z.minimum(0), z.maximum(3650)),
   }),
 });
 

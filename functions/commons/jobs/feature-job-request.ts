@@ -21,7 +21,7 @@ export const featureJobRequestSchema = z.strictObject({
   view: z.string().min(1).max(64),
   inputs: z.array(z.string().min(1).max(1100)).min(1).max(500),
   mode: z.enum(JOB_MODES),
-  runId: runIdSchema.optional(),
+  runId: z.optional(runIdSchema),
 });
 
 export type FeatureJobRequest = z.infer<typeof featureJobRequestSchema>;

@@ -23,7 +23,7 @@ export const repairRequestSchema = z
     entities: z.array(z.string().min(1)).max(MAX_REPAIR_ENTITIES).optional(),
     from: day.optional(),
     to: day.optional(),
-    runId: runIdSchema.optional(),
+    runId: z.optional(runIdSchema),
   })
   .refine((r) => (r.from === undefined) === (r.to === undefined), {
     message: "from and to go together (a closed date range)",

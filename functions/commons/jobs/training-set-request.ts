@@ -38,7 +38,7 @@ export const trainingSetRequestSchema = z.strictObject({
   versions: perView.optional(),
   versionsFrom: z.string().min(1).max(1100).optional(),
   outputFormat: z.enum(TRAINING_SET_FORMATS).default("parquet"),
-  runId: runIdSchema.optional(),
+  runId: z.optional(runIdSchema),
 });
 
 export type TrainingSetRequest = z.infer<typeof trainingSetRequestSchema>;
