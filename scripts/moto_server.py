@@ -1,4 +1,4 @@
-"""moto's server, brought to two rules of the services it stands in for, where moto is kinder.
+"""moto's server, brought to three rules of the services it stands in for, where moto is kinder or looser.
 
 - S3 puts the object's version id in the event of a versioning-enabled bucket ("versionId": "object
   version if bucket is versioning-enabled, otherwise null",
@@ -10,9 +10,9 @@
   https://docs.aws.amazon.com/emr/latest/APIReference/API_AddJobFlowSteps.html; AWS_CONTRACTS E10).
   moto takes any step; here AddJobFlowSteps and RunJobFlow answer ValidationException, as EMR does.
 - DynamoDB applies each PutItem, UpdateItem and DeleteItem atomically: "All these operations are atomic"
-  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html), "Individual
+  (https://docs.amazonaws.cn/en_us/amazondynamodb/latest/developerguide/WorkingWithItems.md), "Individual
   write operations such as UpdateItem are atomic and always operate on the most recent version of the item,
-  regardless of concurrency" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/BestPractices_ImplementingVersionControl.html;
+  regardless of concurrency" (https://docs.aws.amazon.com/en_us/amazondynamodb/latest/developerguide/BestPractices_ImplementingVersionControl.html;
   docs/AWS_CONTRACTS.md D5). moto's threaded server reads the item, checks the condition and writes in
   separate steps with no lock, so two concurrent conditional writes could both see the old item and both
   succeed: two invocations took one view's run lock (G10). Here DynamoDB requests run one at a time.
