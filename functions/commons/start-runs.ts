@@ -147,7 +147,7 @@ async function findStartedStep(
   const stepName = featureJobStepName(jobRun(run, deps));
   // The step was added after the run item (a minute's margin for clock skew).
   const createdAfter = new Date(Date.parse(run.createdAt) - 60_000);
-  // ListSteps answers at most 50 steps a page, newest first (AWS_CONTRACTS E11): on a shared cluster
+  // ListSteps answers at most 50 steps a page, newest first (AWS_CONTRACTS E12): on a shared cluster
   // other steps may have pushed the run's off the first page, so page on until the steps are older
   // than the run.
   const stepOn = async (clusterId: string) => {

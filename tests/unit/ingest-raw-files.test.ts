@@ -327,7 +327,7 @@ describe("ingestS3Event", () => {
       });
     });
 
-    // ListSteps answers at most 50 steps a page, newest first (AWS_CONTRACTS E11): on a busy shared
+    // ListSteps answers at most 50 steps a page, newest first (AWS_CONTRACTS E12): on a busy shared
     // cluster the dead starter's step can be on a later page by the time the take-over looks.
     const otherSteps = (count: number, from: Date, stepMs: number) =>
       Array.from({ length: count }, (_, i) => ({
