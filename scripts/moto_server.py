@@ -1,4 +1,4 @@
-"""moto's server, brought to two rules of the services it stands in for, where moto is kinder.
+"""moto's server, brought to three rules of the services it stands in for, where moto is kinder or looser.
 
 - S3 puts the object's version id in the event of a versioning-enabled bucket ("versionId": "object
   version if bucket is versioning-enabled, otherwise null",
@@ -9,14 +9,23 @@
   passed into HadoopJarStep object cannot exceed a total of 10240 characters",
   https://docs.aws.amazon.com/emr/latest/APIReference/API_AddJobFlowSteps.html; AWS_CONTRACTS E10).
   moto takes any step; here AddJobFlowSteps and RunJobFlow answer ValidationException, as EMR does.
+- DynamoDB applies each PutItem, UpdateItem and DeleteItem atomically: "All these operations are atomic"
+  (https://docs.amazonaws.cn/en_us/amazondynamodb/latest/developerguide/WorkingWithItems.md), "Individual
+  write operations such as UpdateItem are atomic and always operate on the most recent version of the item,
+  regardless of concurrency" (https://docs.aws.amazon.com/en_us/amazondynamodb/latest/developerguide/BestPractices_ImplementingVersionControl.html;
+  docs/AWS_CONTRACTS.md D5). moto's threaded server reads the item, checks the condition and writes in
+  separate steps with no lock, so two concurrent conditional writes could both see the old item and both
+  succeed: two invocations took one view's run lock (G10). Here DynamoDB requests run one at a time.
 
 Every local moto (scripts/moto.sh, local/engines.ts) runs through this file; it takes moto_server's
 arguments.
 """
 
 import sys
+import threading
 from typing import Any
 
+from moto.dynamodb.responses import DynamoHandler
 from moto.emr import models as emr_models
 from moto.emr.exceptions import ValidationException
 from moto.s3 import notifications
@@ -62,6 +71,19 @@ def _add_steps(cluster: Any, steps: list[dict[str, Any]]) -> Any:
 
 
 emr_models.Cluster.add_steps = _add_steps
+
+# One lock for every DynamoDB request (parsing, the condition, the write and the response): a request
+# sees the table as the last one left it, and no other request sees an item half-written.
+_dynamodb_requests = threading.Lock()
+_moto_dynamodb_call_action = DynamoHandler.call_action
+
+
+def _dynamodb_call_action(handler: DynamoHandler) -> Any:
+    with _dynamodb_requests:
+        return _moto_dynamodb_call_action(handler)
+
+
+DynamoHandler.call_action = _dynamodb_call_action
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -145,10 +145,23 @@ async function findStartedStep(
   deps: RunDependencies,
 ): Promise<{ clusterId: string; stepId: string; transientCluster: boolean } | undefined> {
   const stepName = featureJobStepName(jobRun(run, deps));
-  const stepOn = async (clusterId: string) =>
-    (await deps.emr.send(new ListStepsCommand({ ClusterId: clusterId }))).Steps?.find(
-      (s) => s.Name === stepName,
-    )?.Id;
+  // The step was added after the run item (a minute's margin for clock skew).
+  const createdAfter = new Date(Date.parse(run.createdAt) - 60_000);
+  // ListSteps answers at most 50 steps a page, newest first (AWS_CONTRACTS E12): on a shared cluster
+  // other steps may have pushed the run's off the first page, so page on until the steps are older
+  // than the run.
+  const stepOn = async (clusterId: string) => {
+    let marker: string | undefined;
+    do {
+      const page = await deps.emr.send(new ListStepsCommand({ ClusterId: clusterId, Marker: marker }));
+      const found = page.Steps?.find((s) => s.Name === stepName)?.Id;
+      if (found) return found;
+      const oldest = page.Steps?.at(-1)?.Status?.Timeline?.CreationDateTime;
+      if (oldest && oldest.getTime() < createdAfter.getTime()) return undefined;
+      marker = page.Marker;
+    } while (marker);
+    return undefined;
+  };
   const clusterId = deps.config.EMR_CLUSTER_ID;
   if (clusterId) {
     const stepId = await stepOn(clusterId);
@@ -157,7 +170,6 @@ async function findStartedStep(
   // A transient cluster is named "<stack> <view> <runId>" (featureJobPurpose) and tagged with the
   // run id; it was created after the run item.
   const purpose = featureJobPurpose(jobRun(run, deps)).name;
-  const createdAfter = new Date(Date.parse(run.createdAt) - 60_000);
   let marker: string | undefined;
   do {
     const page = await deps.emr.send(new ListClustersCommand({ CreatedAfter: createdAfter, Marker: marker }));

@@ -1,8 +1,8 @@
 // The run orchestration against the AWS wire emulator (moto): the DynamoDB ledger's conditional
-// writes are really enforced (concurrent lock takers, one winner), runEvents closes a run from a
-// step event and ignores its duplicate, a failing step is retried then failed for good with an
-// alert published to SNS and delivered to an SQS subscriber, and the local EventBridge route (rule
-// with the stack's pattern → SQS) delivers a step event runEvents understands.
+// writes are really enforced and atomic (concurrent lock takers, one winner), runEvents closes a
+// run from a step event and ignores its duplicate, a failing step is retried then failed for good
+// with an alert published to SNS and delivered to an SQS subscriber, and the local EventBridge
+// route (rule with the stack's pattern → SQS) delivers a step event runEvents understands.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -148,6 +148,76 @@ describe("the DynamoDB run ledger on moto", () => {
     expect(await ledger.query("VIEW#energy", "FILE#")).toEqual([
       { pk: "VIEW#energy", sk: "FILE#a", n: 1, l: [1, "x", null], m: { b: true } },
     ]);
+  });
+});
+
+describe("the emulator's conditional writes are atomic, as DynamoDB's are (AWS_CONTRACTS D5)", () => {
+  // The run-lock race seed 8920 of aws-orchestration-properties.test.ts hit under load: moto read
+  // the item, checked the condition and wrote in separate steps, so two concurrent takers of an
+  // absent lock could both win. A wider write (the lock carries 12 attributes here) keeps moto
+  // busy between its read and its write: on moto without scripts/moto_server.py's lock about a
+  // third of the rounds had two or three winners; DynamoDB gives exactly one every time.
+  const ROUNDS = 30;
+  const TAKERS = 8;
+  const wide = (taker: number) =>
+    Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`field${i}`, `taker ${taker}, field ${i}`]));
+
+  it(`of ${TAKERS} concurrent takers of an absent lock, exactly one wins (${ROUNDS} rounds)`, async () => {
+    const ledger = new DynamoDbRunLedgerStore((await config()).RUN_LEDGER_TABLE, dynamodb);
+    const winners: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const view = `VIEW#v${round}`;
+      const won = await Promise.all(
+        Array.from({ length: TAKERS }, (_, taker) =>
+          ledger.update(
+            view,
+            "LOCK",
+            { state: "starting", runId: `r${taker}`, ...wide(taker) },
+            { ifAbsent: true, equals: { state: "idle" } },
+          ),
+        ),
+      );
+      winners.push(won.filter(Boolean).length);
+      // The item is the winner's whole write, not a mix of two takers'.
+      const lock = await ledger.get(view, "LOCK");
+      const taker = Number(String(lock?.runId).slice(1));
+      expect(lock).toEqual({ pk: view, sk: "LOCK", state: "starting", runId: `r${taker}`, ...wide(taker) });
+      expect(won[taker]).toBe(true);
+    }
+    expect(winners).toEqual(Array.from({ length: ROUNDS }, () => 1));
+  });
+
+  it(`of ${TAKERS} concurrent takers of an idle lock, exactly one wins; of puts if absent, one (${ROUNDS} rounds)`, async () => {
+    const ledger = new DynamoDbRunLedgerStore((await config()).RUN_LEDGER_TABLE, dynamodb);
+    const lockWinners: number[] = [];
+    const putWinners: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const view = `VIEW#v${round}`;
+      await ledger.put({ pk: view, sk: "LOCK", state: "idle" });
+      const [locks, puts] = await Promise.all([
+        Promise.all(
+          Array.from({ length: TAKERS }, (_, taker) =>
+            ledger.update(
+              view,
+              "LOCK",
+              { state: "starting", runId: `r${taker}`, ...wide(taker) },
+              { ifAbsent: true, equals: { state: "idle" } },
+            ),
+          ),
+        ),
+        Promise.all(
+          Array.from({ length: TAKERS }, (_, taker) =>
+            ledger.put({ pk: view, sk: "RUN#r", runId: `r${taker}`, ...wide(taker) }, { ifAbsent: true }),
+          ),
+        ),
+      ]);
+      lockWinners.push(locks.filter(Boolean).length);
+      putWinners.push(puts.filter(Boolean).length);
+    }
+    expect({ lockWinners, putWinners }).toEqual({
+      lockWinners: Array.from({ length: ROUNDS }, () => 1),
+      putWinners: Array.from({ length: ROUNDS }, () => 1),
+    });
   });
 });
 

@@ -328,6 +328,63 @@ describe("ingestS3Event", () => {
       });
     });
 
+    // ListSteps answers at most 50 steps a page, newest first (AWS_CONTRACTS E12): on a busy shared
+    // cluster the dead starter's step can be on a later page by the time the take-over looks.
+    const otherSteps = (count: number, from: Date, stepMs: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        Id: `s-OTHER-${i}`,
+        Name: `other team's step ${i}`,
+        Status: {
+          State: "PENDING" as const,
+          Timeline: { CreationDateTime: new Date(from.getTime() - i * stepMs) },
+        },
+      }));
+
+    it("after the step started, 50 newer steps on the cluster: the take-over pages on and finds it", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      const createdAt = deps.effects.clock;
+      deps.ledger.fail = (op, _pk, sk, changes) =>
+        op === "update" && sk.startsWith("RUN#") && changes.state === "running";
+      await expect(ingestOnce()).rejects.toBeInstanceOf(IngestFailedError);
+      deps.ledger.fail = undefined;
+      const lock = await readLock(deps.ledger, "energy");
+      later(START_LEASE_MS + 1);
+      emrMock.on(ListStepsCommand).resolves({
+        Steps: otherSteps(50, deps.effects.clock, 1000),
+        Marker: "page-2",
+      });
+      emrMock.on(ListStepsCommand, { Marker: "page-2" }).resolves({
+        Steps: [
+          {
+            Id: "s-1",
+            Name: `feature-job energy incremental ${lock?.runId}`,
+            Status: { State: "RUNNING", Timeline: { CreationDateTime: createdAt } },
+          },
+        ],
+      });
+      expect(await reconcileView("energy", deps)).toMatchObject({ status: "started", stepId: "s-1" });
+      expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 1);
+      expect(await readLock(deps.ledger, "energy")).toMatchObject({ state: "running", stepId: "s-1" });
+    });
+
+    it("after the step was refused: the take-over stops paging at steps older than the run, and adds it", async () => {
+      serveObjects({ [key]: GOOD_CSV });
+      emrMock
+        .on(AddJobFlowStepsCommand)
+        .rejectsOnce(new Error("ThrottlingException"))
+        .resolves({ StepIds: ["s-2"] });
+      await expect(ingestOnce()).rejects.toBeInstanceOf(IngestFailedError);
+      const before = new Date(deps.effects.clock.getTime() - 61_000);
+      later(START_LEASE_MS + 1);
+      emrMock.on(ListStepsCommand).resolves({ Steps: otherSteps(50, before, 60_000), Marker: "page-2" });
+      emrMock
+        .on(ListStepsCommand, { Marker: "page-2" })
+        .rejects(new Error("page 2 is older still: not read"));
+      expect(await reconcileView("energy", deps)).toMatchObject({ status: "started", stepId: "s-2" });
+      expect(emrMock).toHaveReceivedCommandTimes(ListStepsCommand, 1);
+      expect(emrMock).toHaveReceivedCommandTimes(AddJobFlowStepsCommand, 2);
+    });
+
     // Found by tests/unit/orchestration-properties.test.ts (seeds 32677, 72272, 119786, 175219):
     // the run was recorded running but the lock stayed "starting", so the reconcile never asked
     // EMR about the step and, with its events lost, the view stayed locked for good.
