@@ -2,8 +2,9 @@
 // into the same command for this machine. Pure, so it is unit-tested: every s3:// URI becomes a
 // local path (raw inputs are downloaded, artifacts are the repository's files or the locally
 // compiled feature views, offline outputs go under the pipeline's offline directory), EMR-only options are dropped (cluster deploy mode, the
-// EMR jar set, the Keyspaces driver profile becomes the local Cassandra host and port), and every
-// other option and job argument is kept exactly as the submit function built it.
+// EMR jar set, the Keyspaces driver profile becomes the local Cassandra host and port, EMR's Python
+// becomes the venv's and is kept in `emrPython` for the runner's check), and every other option and
+// job argument is kept exactly as the submit function built it.
 import { join } from "node:path";
 import { ARTIFACT_KEYS } from "#commons/jobs/artifacts.js";
 import { PYSPARK_PYTHON_CONF } from "#commons/jobs/spark-submit-step.js";
