@@ -11,8 +11,10 @@ install_python() {
     return 0
   fi
   if [[ ! -x "$VENV/bin/python" ]]; then
-    log "python: creating .local/venv ($(python3 --version))"
-    python3 -m venv "$VENV"
+    # The job runs on EMR's Python 3.11 (docs/AWS_CONTRACTS.md E11): test it on the same minor version.
+    local python; python="$(command -v python3.11 || command -v python3)"
+    log "python: creating .local/venv ($("$python" --version))"
+    "$python" -m venv "$VENV"
   fi
   log "python: installing requirements.txt (pyspark is ~300 MB on a first run)"
   "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off -q -r "$ROOT/requirements.txt"
