@@ -105,7 +105,7 @@ def main() -> None:
 
     # 2. Where each run's slow requests come from.
     client_gc = np.array(raw["clientGcPauses"]).reshape(-1, 2)
-    print("\nrun mode     p99 ms  slow  episodes  slow/episode  during node GC %  during client GC %")
+    print("\nrun mode     p99 ms  slow  episodes  slow/episode  during node GC % (all)  during client GC % (all)")
     for index, run in enumerate(runs, start=1):
         for mode in ("floor", "handler"):
             segments = [s for s in run if s["mode"] == mode]
@@ -119,11 +119,15 @@ def main() -> None:
             slow = latency > threshold
             node = overlapping(epoch[slow], epoch[slow] + latency[slow], gc_node, 1.0)
             client = overlapping(at[slow], at[slow] + latency[slow], client_gc, 0.0)
+            # The same share for every request: what chance alone gives.
+            node_all = overlapping(epoch, epoch + latency, gc_node, 1.0).mean() * 100
+            client_all = overlapping(at, at + latency, client_gc, 0.0).mean() * 100
             count = int(slow.sum())
             n_episodes = episodes(at[slow], at[slow] + latency[slow])
             print(
                 f"{index:>3} {mode:<8} {threshold:>6.2f}  {count:>4}  {n_episodes:>8}  "
-                f"{count / max(1, n_episodes):>12.1f}  {node.mean() * 100:>16.1f}  {client.mean() * 100:>17.1f}"
+                f"{count / max(1, n_episodes):>12.1f}  {node.mean() * 100:>10.1f} ({node_all:4.1f})  "
+                f"{client.mean() * 100:>12.1f} ({client_all:4.1f})"
             )
     if len(gc_node):
         print(f"\nnode GC pauses in the log: {len(gc_node)}, median {np.median(gc_node[:, 1] - gc_node[:, 0]):.2f} ms")
