@@ -8,7 +8,9 @@
 // time, so a stall is not hidden by coordinated omission). The seed is written once and reused;
 // measuring starts once the node has no compaction running (a fresh 3.5M-row seed keeps it
 // compacting for minutes, which made the floor's tail swing 5x between runs), and the measured
-// phase runs BENCH_RUNS times in a row, reporting the spread of the handler/floor p99 ratio.
+// phase runs BENCH_RUNS times in a row, reporting the spread of the handler/floor p99 ratio. Within a
+// run, floor and handler alternate in rounds of ABBA order; each run's ratio is taken over all its
+// rounds' requests merged, with a 95% interval from a paired bootstrap over rounds (p99-ratio.ts).
 // The handler runs with the telemetry settings serverless.yml deploys (request-log sampling,
 // batched latency metric). Writes bench/results/serve-<ts>.json and a chart (.png) next to it.
 // Usage: npm run bench:serve (settings: see `settings` below).
@@ -50,11 +52,11 @@ const settings = readConfig(
     BENCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
     /**
      * Measured requests per closed-loop mode and run (after a warm-up of BENCH_WARMUP). A p99 rests on
-     * its slowest 1%, and those come in clumps of ~10-15 (one stall delays every request in flight):
-     * 20,000 gave 200 slow requests from ~15-20 stalls, and a ratio whose spread between blocks of that
-     * size was ~25% (one sd). It shrinks as 1/sqrt(requests): 300,000 (~6.5%, ~25 s per mode on a
-     * quiet machine) keep three runs within ±20% of their median ~98% of the time if nothing else
-     * moves (docs/PERFORMANCE.md, "a p99 ratio that holds still").
+     * its slowest 1%, and those come in clumps (one stall delays every request in flight: 5-7 slow
+     * requests per stall quiet, 10-20 loaded), so a p99 of 20,000 stood on only ~10-35 separate
+     * events. The ratio's spread shrinks about as 1/sqrt(requests); 300,000 (~25 s per mode quiet)
+     * held three runs within ±2-9% of their median quiet and ±10-15% loaded (docs/PERFORMANCE.md,
+     * "a p99 ratio that holds still").
      */
     BENCH_REQUESTS: z.coerce.number().int().min(100).max(10_000_000).default(300_000),
     /**
