@@ -61,10 +61,16 @@ const settings = readConfig(
     BENCH_REQUESTS: z.coerce.number().int().min(100).max(10_000_000).default(300_000),
     /**
      * Warm-up requests per mode before the first run. 2,000 (~0.2 s) left run 1 colder than the rest:
-     * in all six invocations measured, run 1 had the lowest handler/floor ratio (the floor's p99
+     * in all seven invocations measured, run 1 had the lowest handler/floor ratio (the floor's p99
      * 1.5x its later runs' on the quiet machine).
      */
     BENCH_WARMUP: z.coerce.number().int().min(0).max(1_000_000).default(30_000),
+    /**
+     * ...and for at least this long. With 30,000 requests (~5 s) the first ~10-15 s of run 1 were still
+     * slower for both modes (segment p99s 4.3-5.3 ms against ~3.1 later), which one more depending on
+     * the invocation: the 20,000-request run 1 read 0.78, the 300,000-request ones 1.14 and 1.18.
+     */
+    BENCH_WARMUP_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
     /**
      * Rounds per run; each runs floor, handler, handler, floor (the next one handler, floor, floor,
      * handler), so background load and drift hit both modes alike. Rounds are also the unit of the
@@ -769,12 +775,24 @@ async function main() {
   const c = settings.BENCH_CONCURRENCY;
   // The history mode warms up first: its long reads leave work behind on the node and in this
   // process, which used to land on the first measured segment (the floor's, in every run 1). Then
-  // floor and handler in ABBA order, so what precedes run 1 is what precedes every later round.
-  log(`warm-up: ${settings.BENCH_WARMUP} requests per mode at concurrency ${c}`);
+  // floor and handler in ABBA rounds shaped like the measured ones, until each mode had
+  // BENCH_WARMUP requests and BENCH_WARMUP_SECONDS have passed: the cold state measured lasts a time
+  // (the first ~10-15 s), not a number of requests.
+  log(
+    `warm-up: at least ${settings.BENCH_WARMUP} requests per mode and ${settings.BENCH_WARMUP_SECONDS} s at concurrency ${c}`,
+  );
   await closedLoop(history, Math.min(settings.BENCH_WARMUP, 500));
   const warmupRequests: Record<Mode, Request> = { floor, handler };
-  for (const mode of abbaOrder(0))
-    await closedLoop(warmupRequests[mode], Math.ceil(settings.BENCH_WARMUP / 2));
+  const warmupSegment = Math.ceil(settings.BENCH_REQUESTS / settings.BENCH_ROUNDS / 2);
+  const warmupEnds = performance.now() + settings.BENCH_WARMUP_SECONDS * 1000;
+  for (
+    let round = 0, perMode = 0;
+    perMode < settings.BENCH_WARMUP || performance.now() < warmupEnds;
+    round++
+  ) {
+    for (const mode of abbaOrder(round)) await closedLoop(warmupRequests[mode], warmupSegment);
+    perMode += 2 * warmupSegment;
+  }
 
   // Each run: BENCH_ROUNDS closed-loop rounds of four segments in ABBA order (floor, handler,
   // handler, floor; the next round handler, floor, floor, handler), then the open loop (the handler
