@@ -8,7 +8,9 @@
 // time, so a stall is not hidden by coordinated omission). The seed is written once and reused;
 // measuring starts once the node has no compaction running (a fresh 3.5M-row seed keeps it
 // compacting for minutes, which made the floor's tail swing 5x between runs), and the measured
-// phase runs BENCH_RUNS times in a row, reporting the spread of the handler/floor p99 ratio.
+// phase runs BENCH_RUNS times in a row, reporting the spread of the handler/floor p99 ratio. Within a
+// run, floor and handler alternate in rounds of ABBA order; each run's ratio is taken over all its
+// rounds' requests merged, with a 95% interval from a paired bootstrap over rounds (p99-ratio.ts).
 // The handler runs with the telemetry settings serverless.yml deploys (request-log sampling,
 // batched latency metric). Writes bench/results/serve-<ts>.json and a chart (.png) next to it.
 // Usage: npm run bench:serve (settings: see `settings` below).
@@ -16,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { Client, types } from "cassandra-driver";
 import * as hdr from "hdr-histogram-js";
 import { parse as parseYaml } from "yaml";
@@ -28,6 +30,18 @@ import { loadFeatureViewFile } from "#commons/feature-view-files.js";
 import { identifierSchema } from "#commons/identifiers.js";
 import { createKeyspaceCql, createTableCql, onlineColumns } from "#commons/online-schema.js";
 import { localCassandraAuthEnv, localCassandraAuthProvider } from "#scripts/cassandra/local-credentials.js";
+import {
+  abbaOrder,
+  bootstrapRatio,
+  type Mode,
+  mulberry32,
+  quantileOfUnion,
+  type RoundSamples,
+  ratioOfRounds,
+  sortedSample,
+  spread,
+  tailEpisodes,
+} from "./p99-ratio.js";
 
 const settings = readConfig(
   z.object({
@@ -36,11 +50,44 @@ const settings = readConfig(
     BENCH_ENTITIES: z.coerce.number().int().min(10).max(100_000).default(5560),
     BENCH_HISTORY_DAYS: z.coerce.number().int().min(1).max(2000).default(630),
     BENCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
-    /** Measured requests per closed-loop mode (after a warm-up of BENCH_WARMUP). */
-    BENCH_REQUESTS: z.coerce.number().int().min(100).max(10_000_000).default(20_000),
-    BENCH_WARMUP: z.coerce.number().int().min(0).max(1_000_000).default(2_000),
-    /** Floor and handler alternate in this many rounds so background load hits both alike. */
-    BENCH_ROUNDS: z.coerce.number().int().min(1).max(100).default(4),
+    /**
+     * Measured requests per closed-loop mode and run (after a warm-up of BENCH_WARMUP). A p99 rests on
+     * its slowest 1%, and those come in clumps (one stall delays every request in flight: 5-7 slow
+     * requests per stall quiet, 10-20 loaded), so a p99 of 20,000 stood on only ~10-35 separate
+     * events. The ratio's spread shrinks about as 1/sqrt(requests); 300,000 (~25 s per mode quiet)
+     * held three runs within ±2-9% of their median quiet and ±10-15% loaded (docs/PERFORMANCE.md,
+     * "a p99 ratio that holds still").
+     */
+    BENCH_REQUESTS: z.coerce.number().int().min(100).max(10_000_000).default(300_000),
+    /**
+     * Warm-up requests per mode before the first run. 2,000 (~0.2 s) left run 1 colder than the rest:
+     * in all seven invocations measured, run 1 had the lowest handler/floor ratio (the floor's p99
+     * 1.5x its later runs' on the quiet machine).
+     */
+    BENCH_WARMUP: z.coerce.number().int().min(0).max(1_000_000).default(30_000),
+    /**
+     * ...and for at least this long. With 30,000 requests (~5 s) the first ~10-15 s of run 1 were still
+     * slower for both modes (segment p99s 4.3-5.3 ms against ~3.1 later), which one more depending on
+     * the invocation: the 20,000-request run 1 read 0.78, the 300,000-request ones 1.14 and 1.18.
+     */
+    BENCH_WARMUP_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+    /**
+     * Rounds per run; each runs floor, handler, handler, floor (the next one handler, floor, floor,
+     * handler), so background load and drift hit both modes alike. Rounds are also the unit of the
+     * ratio's bootstrap interval: an even number keeps the order balanced, and a bootstrap needs
+     * enough of them (20: segments of 7,500 requests, each still hundreds of stall episodes long).
+     */
+    BENCH_ROUNDS: z.coerce.number().int().min(1).max(1000).default(20),
+    /**
+     * Requests sent, not recorded, at the start of every closed-loop segment, the loop running on:
+     * a per-mode warm-up after each switch. Measured: the first tenth of the handler's segments had a
+     * p99 1.1-1.25x the rest's, and a warm-up that paused the loop before measuring did not help.
+     */
+    BENCH_SEGMENT_WARMUP: z.coerce.number().int().min(0).max(1_000_000).default(1_000),
+    /** Resamples of the paired bootstrap over rounds behind each ratio's 95% interval. */
+    BENCH_BOOTSTRAP_RESAMPLES: z.coerce.number().int().min(100).max(100_000).default(2000),
+    /** on: also write every closed-loop request's start and latency (…-raw.json), for analysis. */
+    BENCH_RAW: z.enum(["on", "off"]).default("off"),
     /** The seed's pattern reads ~630 rows per request: fewer requests keep the run short. */
     BENCH_HISTORY_REQUESTS: z.coerce.number().int().min(100).max(10_000_000).default(4_000),
     BENCH_RATE: z.coerce.number().int().min(1).max(100_000).default(1000),
@@ -73,18 +120,6 @@ const log = (message: string) => realStderrWrite(`[serve-bench] ${message}\n`);
 
 // ---------------------------------------------------------------------------------------------
 // Seeding
-
-/** A deterministic pseudo-random generator so every run seeds the same values. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function featureValues(random: () => number): unknown[] {
   return view.features.map((f) =>
@@ -212,14 +247,24 @@ type Request = (id: string) => Promise<boolean>;
 
 const randomId = () => ids[Math.floor(Math.random() * ids.length)] as string;
 
-/** Closed loop: `concurrency` workers, each sending its next request when the last one returns. */
-async function closedLoop(request: Request, count: number, into?: Recording): Promise<void> {
+/**
+ * Closed loop: `concurrency` workers, each sending its next request when the last one returns. The
+ * first `skip` requests are sent but not recorded, without pausing the loop: restarting a closed
+ * loop sends all workers' requests in the same tick, and a warm-up that drains first would end
+ * with the same synchronised restart it is meant to hide.
+ */
+async function closedLoop(request: Request, count: number, into?: Recording, skip = 0): Promise<void> {
   let issued = 0;
-  const startedAt = performance.now();
-  const cpuBefore = process.cpuUsage();
+  let startedAt = performance.now();
+  let cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: settings.BENCH_CONCURRENCY }, async () => {
-      while (issued < count) {
+      while (issued < count + skip) {
+        const recorded = issued >= skip;
+        if (issued === skip && skip > 0) {
+          startedAt = performance.now();
+          cpuBefore = process.cpuUsage();
+        }
         issued += 1;
         const begin = performance.now();
         let ok = false;
@@ -228,7 +273,7 @@ async function closedLoop(request: Request, count: number, into?: Recording): Pr
         } catch {
           ok = false;
         }
-        if (into !== undefined) record(into, begin, performance.now(), ok);
+        if (into !== undefined && recorded) record(into, begin, performance.now(), ok);
       }
     }),
   );
@@ -351,15 +396,35 @@ function timeline(recording: Recording, windows = 120): number[][] {
     .filter((row): row is number[] => row !== undefined);
 }
 
+/** One closed-loop stretch of one mode inside a round. */
+interface Segment {
+  mode: Mode;
+  /** 0-based round of its run. */
+  round: number;
+  /** 1-4: where the segment ran in its round's ABBA order. */
+  position: number;
+  /** On the measured phase's clock (ms), and as UTC (to line up with the node's logs). */
+  startedAtMs: number;
+  startedAtUtc: string;
+  recording: Recording;
+  /** How late this process's event loop ran while the segment ran (a fresh monitor per segment). */
+  loopDelayMs: { p99: number; max: number };
+}
+
 interface MeasuredRun {
   loadavgAtStart: number[];
   loadavgAtEnd: number[];
   startedMs: number;
   wallSeconds: number;
+  segments: Segment[];
   floor: Recording;
   handler: Recording;
-  /** Handler/floor p99 of each closed-loop round (the two modes ran back to back). */
+  /** Each round's latencies per mode, sorted: the unit of the ratio and of its bootstrap. */
+  rounds: RoundSamples[];
+  /** Handler/floor p99 of each closed-loop round (its segments of both modes ran back to back). */
   roundRatios: number[];
+  /** Rounds that began while the node was compacting (undefined: compactions not visible). */
+  roundsStartedDuringCompaction: number | undefined;
   rate: OpenLoopRun;
   floorRate: OpenLoopRun;
 }
@@ -387,10 +452,6 @@ function mergeOpenLoopRuns(runs: readonly OpenLoopRun[]): OpenLoopRun {
 
 const p99Ms = (recording: Recording) => Math.round(recording.histogram.getValueAtPercentile(99)) / 1000;
 
-function p99Ratio(handler: Recording, floor: Recording): number {
-  return Math.round((p99Ms(handler) / Math.max(0.001, p99Ms(floor))) * 100) / 100;
-}
-
 /** A run's numbers without the per-request timeline. */
 function brief(recording: Recording) {
   const h = recording.histogram;
@@ -404,6 +465,107 @@ function brief(recording: Recording) {
     p99: ms(h.getValueAtPercentile(99)),
     p999: ms(h.getValueAtPercentile(99.9)),
   };
+}
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** One closed-loop segment of `mode`, its first BENCH_SEGMENT_WARMUP requests not recorded. */
+async function closedLoopSegment(
+  mode: Mode,
+  request: Request,
+  count: number,
+  round: number,
+  position: number,
+): Promise<Segment> {
+  const recording = newRecording();
+  const loopDelay = monitorEventLoopDelay({ resolution: 2 });
+  const startedAtMs = performance.now() - measuredPhaseStart;
+  const startedAtUtc = new Date().toISOString();
+  loopDelay.enable();
+  await closedLoop(request, count, recording, settings.BENCH_SEGMENT_WARMUP);
+  loopDelay.disable();
+  const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+  return {
+    mode,
+    round,
+    position,
+    startedAtMs,
+    startedAtUtc,
+    recording,
+    loopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+  };
+}
+
+/**
+ * Where one mode's tail in one run came from: how many separate episodes its slow requests (above
+ * the mode's p99) form, how many of them overlapped a GC pause of this process, how much GC and
+ * event-loop delay this process had while the mode ran.
+ */
+function tailDiagnostics(segments: readonly Segment[], gcPauses: ReadonlyArray<[number, number]>) {
+  const recording = mergeRecordings(segments.map((s) => s.recording));
+  const p99 = quantileOfUnion([sortedSample(recording.latencyMs)], 0.99);
+  const tail = tailEpisodes(recording.at, recording.latencyMs, p99);
+  const overlapsGc = (begin: number, end: number) => gcPauses.some(([from, to]) => from < end && to > begin);
+  let slowDuringGc = 0;
+  recording.latencyMs.forEach((latency, i) => {
+    const begin = recording.at[i] as number;
+    if (latency > p99 && overlapsGc(begin, begin + latency)) slowDuringGc += 1;
+  });
+  let gcMs = 0;
+  let segmentMs = 0;
+  for (const segment of segments) {
+    const from = segment.startedAtMs;
+    const to = from + segment.recording.elapsedMs;
+    segmentMs += segment.recording.elapsedMs;
+    for (const [start, end] of gcPauses) gcMs += Math.max(0, Math.min(end, to) - Math.max(start, from));
+  }
+  return {
+    p99Ms: round3(p99),
+    slowRequests: tail.requests,
+    slowEpisodes: tail.episodes,
+    slowRequestsPerEpisode: Math.round((tail.requests / Math.max(1, tail.episodes)) * 10) / 10,
+    slowDuringClientGcPercent: Math.round((slowDuringGc / Math.max(1, tail.requests)) * 1000) / 10,
+    clientGcMsPerSecond: Math.round((gcMs / Math.max(1, segmentMs)) * 10_000) / 10,
+    eventLoopDelayMaxMs: Math.max(...segments.map((s) => s.loopDelayMs.max)),
+    eventLoopDelayP99Ms: Math.max(...segments.map((s) => s.loopDelayMs.p99)),
+  };
+}
+
+/** p99 (ms) of one mode's segments grouped by position in the round, and the first tenth of each segment vs the rest. */
+function orderEffects(segments: readonly Segment[], mode: Mode) {
+  const own = segments.filter((s) => s.mode === mode);
+  const p99Of = (samples: ArrayLike<number>[]) =>
+    round3(
+      quantileOfUnion(
+        samples.map((v) => sortedSample(v)),
+        0.99,
+      ),
+    );
+  const first: number[] = [];
+  const rest: number[] = [];
+  for (const segment of own) {
+    const latencies = segment.recording.latencyMs;
+    const head = Math.ceil(latencies.length * 0.1);
+    latencies.forEach((latency, i) => {
+      (i < head ? first : rest).push(latency);
+    });
+  }
+  return {
+    p99ByPosition: [1, 2, 3, 4].map((position) =>
+      p99Of(own.filter((s) => s.position === position).map((s) => s.recording.latencyMs)),
+    ),
+    p99FirstTenthOfSegments: p99Of([first]),
+    p99RestOfSegments: p99Of([rest]),
+  };
+}
+
+/** Whether the node runs a compaction now (undefined when the role may not see it). */
+async function compactionRunning(client: Client): Promise<boolean | undefined> {
+  try {
+    return (await client.execute("SELECT kind FROM system_views.sstable_tasks")).rowLength > 0;
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,23 +624,6 @@ function deployedTelemetryEnv(): Record<string, string> {
   return {
     REQUEST_LOG_SAMPLE_RATE: String(params.requestLogSampleRate ?? "1"),
     METRICS_FLUSH_INTERVAL_MS: String(params.metricsFlushIntervalMs ?? "0"),
-  };
-}
-
-/** Median, and the largest distance from it in % (the spread the target bounds at 20%). */
-function spread(values: readonly number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[mid] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  const worst = Math.max(...sorted.map((v) => Math.abs(v - median)));
-  return {
-    values,
-    median: Math.round(median * 100) / 100,
-    maxDeviationPercent: median === 0 ? 0 : Math.round((worst / median) * 1000) / 10,
-    minMaxPercent: sorted[0] ? Math.round(((sorted.at(-1) as number) / sorted[0] - 1) * 1000) / 10 : 0,
   };
 }
 
@@ -628,43 +773,83 @@ async function main() {
       .rowLength > 0;
 
   const c = settings.BENCH_CONCURRENCY;
-  log(`warm-up: ${settings.BENCH_WARMUP} requests per mode at concurrency ${c}`);
-  await closedLoop(floor, settings.BENCH_WARMUP);
-  await closedLoop(handler, settings.BENCH_WARMUP);
+  // The history mode warms up first: its long reads leave work behind on the node and in this
+  // process, which used to land on the first measured segment (the floor's, in every run 1). Then
+  // floor and handler in ABBA rounds shaped like the measured ones, until each mode had
+  // BENCH_WARMUP requests and BENCH_WARMUP_SECONDS have passed: the cold state measured lasts a time
+  // (the first ~10-15 s), not a number of requests.
+  log(
+    `warm-up: at least ${settings.BENCH_WARMUP} requests per mode and ${settings.BENCH_WARMUP_SECONDS} s at concurrency ${c}`,
+  );
   await closedLoop(history, Math.min(settings.BENCH_WARMUP, 500));
+  const warmupRequests: Record<Mode, Request> = { floor, handler };
+  const warmupSegment = Math.ceil(settings.BENCH_REQUESTS / settings.BENCH_ROUNDS / 2);
+  const warmupEnds = performance.now() + settings.BENCH_WARMUP_SECONDS * 1000;
+  for (
+    let round = 0, perMode = 0;
+    perMode < settings.BENCH_WARMUP || performance.now() < warmupEnds;
+    round++
+  ) {
+    for (const mode of abbaOrder(round)) await closedLoop(warmupRequests[mode], warmupSegment);
+    perMode += 2 * warmupSegment;
+  }
 
-  // Each run: floor and handler alternate in BENCH_ROUNDS closed-loop rounds, then the open loop
-  // (the handler for BENCH_RATE_SECONDS in total, the floor on the same schedule, alternating in
-  // segments so a stall of the shared machine hits both alike).
+  // Each run: BENCH_ROUNDS closed-loop rounds of four segments in ABBA order (floor, handler,
+  // handler, floor; the next round handler, floor, floor, handler), then the open loop (the handler
+  // for BENCH_RATE_SECONDS in total, the floor on the same schedule, alternating in segments so a
+  // stall of the shared machine hits both alike). This process's GC pauses are recorded throughout.
   measuredPhaseStart = performance.now();
+  const gcPauses: Array<[number, number]> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const start = entry.startTime - measuredPhaseStart;
+      gcPauses.push([start, start + entry.duration]);
+    }
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
+  const requests: Record<Mode, Request> = { floor, handler };
   const runs: MeasuredRun[] = [];
-  const perRound = Math.ceil(settings.BENCH_REQUESTS / settings.BENCH_ROUNDS);
+  const perSegment = Math.ceil(settings.BENCH_REQUESTS / settings.BENCH_ROUNDS / 2);
   const segmentSeconds = Math.max(1, Math.round(settings.BENCH_RATE_SECONDS / settings.BENCH_ROUNDS));
+  const resamples = settings.BENCH_BOOTSTRAP_RESAMPLES;
   for (let runIndex = 1; runIndex <= settings.BENCH_RUNS; runIndex++) {
+    const loadavgAtStart = loadavg();
+    const startedMs = performance.now();
+    const segments: Segment[] = [];
+    let roundsStartedDuringCompaction: number | undefined = compactions.checked === true ? 0 : undefined;
+    for (let round = 0; round < settings.BENCH_ROUNDS; round++) {
+      if (roundsStartedDuringCompaction !== undefined && (await compactionRunning(admin)) === true) {
+        roundsStartedDuringCompaction += 1;
+      }
+      for (const [index, mode] of abbaOrder(round).entries()) {
+        segments.push(await closedLoopSegment(mode, requests[mode], perSegment, round, index + 1));
+      }
+    }
+    const ofMode = (mode: Mode) => segments.filter((s) => s.mode === mode);
+    const latenciesOf = (mode: Mode, round: number) =>
+      sortedSample(
+        ofMode(mode)
+          .filter((s) => s.round === round)
+          .flatMap((s) => s.recording.latencyMs),
+      );
+    const rounds: RoundSamples[] = Array.from({ length: settings.BENCH_ROUNDS }, (_, round) => ({
+      floor: latenciesOf("floor", round),
+      handler: latenciesOf("handler", round),
+    }));
     const run: MeasuredRun = {
-      loadavgAtStart: loadavg(),
+      loadavgAtStart,
       loadavgAtEnd: [],
-      startedMs: performance.now(),
+      startedMs,
       wallSeconds: 0,
-      floor: newRecording(),
-      handler: newRecording(),
-      roundRatios: [],
+      segments,
+      floor: mergeRecordings(ofMode("floor").map((s) => s.recording)),
+      handler: mergeRecordings(ofMode("handler").map((s) => s.recording)),
+      rounds,
+      roundRatios: rounds.map((r) => round3(ratioOfRounds([r]))),
+      roundsStartedDuringCompaction,
       rate: newOpenLoopRun(),
       floorRate: newOpenLoopRun(),
     };
-    const floorRounds: Recording[] = [];
-    const handlerRounds: Recording[] = [];
-    for (let round = 1; round <= settings.BENCH_ROUNDS; round++) {
-      const floorRound = newRecording();
-      const handlerRound = newRecording();
-      await closedLoop(floor, perRound, floorRound);
-      await closedLoop(handler, perRound, handlerRound);
-      floorRounds.push(floorRound);
-      handlerRounds.push(handlerRound);
-      run.roundRatios.push(p99Ratio(handlerRound, floorRound));
-    }
-    run.floor = mergeRecordings(floorRounds);
-    run.handler = mergeRecordings(handlerRounds);
     for (let done = 0; done < settings.BENCH_RATE_SECONDS; done += segmentSeconds) {
       const seconds = Math.min(segmentSeconds, settings.BENCH_RATE_SECONDS - done);
       await fixedRate(handler, settings.BENCH_RATE, seconds, run.rate);
@@ -673,11 +858,12 @@ async function main() {
     run.loadavgAtEnd = loadavg();
     run.wallSeconds = Math.round((performance.now() - run.startedMs) / 100) / 10;
     runs.push(run);
-    const ratio = p99Ratio(run.handler, run.floor);
+    const ci = bootstrapRatio(rounds, { resamples, seed: runIndex });
     log(
-      `run ${runIndex}/${settings.BENCH_RUNS}: handler/floor p99 ${ratio} (${p99Ms(run.handler)} / ${p99Ms(run.floor)} ms), paired by round ${spread(run.roundRatios).median}, load ${run.loadavgAtStart[0]?.toFixed(1)} -> ${run.loadavgAtEnd[0]?.toFixed(1)}, ${run.wallSeconds} s`,
+      `run ${runIndex}/${settings.BENCH_RUNS}: handler/floor p99 ${round3(ratioOfRounds(rounds))} (95% interval ${round3(ci.low)}-${round3(ci.high)}; ${p99Ms(run.handler)} / ${p99Ms(run.floor)} ms), paired by round ${spread(run.roundRatios).median}, load ${run.loadavgAtStart[0]?.toFixed(1)} -> ${run.loadavgAtEnd[0]?.toFixed(1)}, ${run.wallSeconds} s`,
     );
   }
+  gcObserver.disconnect();
   const floorRec = mergeRecordings(runs.map((r) => r.floor));
   const handlerRec = mergeRecordings(runs.map((r) => r.handler));
   const rateRun = mergeOpenLoopRuns(runs.map((r) => r.rate));
@@ -717,23 +903,54 @@ async function main() {
   });
   const rate = openLoop(rateRun);
   const floorRate = openLoop(floorRateRun);
-  const ratioOfAll = p99Ratio(handlerRec, floorRec);
-  const perRun = runs.map((run) => ({
-    loadavgAtStart: run.loadavgAtStart,
-    loadavgAtEnd: run.loadavgAtEnd,
-    wallSeconds: run.wallSeconds,
-    handlerP99OverFloorP99: p99Ratio(run.handler, run.floor),
-    /**
-     * The median of the rounds' ratios: each round's floor and handler ran back to back, so a
-     * stall of the machine that hits one round moves one ratio of BENCH_ROUNDS, not the run's p99.
-     */
-    pairedP99Ratio: spread(run.roundRatios).median,
-    roundRatios: run.roundRatios,
-    floor: brief(run.floor),
-    handler: brief(run.handler),
-    handlerAtRate: brief(run.rate.recording),
-    floorAtRate: brief(run.floorRate.recording),
-  }));
+  // The ratio of one run is the handler's p99 over the floor's, each over the merged requests of
+  // all its rounds (not the median of per-round ratios: a round's p99 rests on a tenth of the slow
+  // requests, and a median of noisy ratios throws the rest of them away).
+  const allRounds = runs.flatMap((r) => r.rounds);
+  const ratioOfAll = round3(ratioOfRounds(allRounds));
+  const ciOfAll = bootstrapRatio(allRounds, { resamples, seed: 0 });
+  const perRun = runs.map((run, index) => {
+    const ci = bootstrapRatio(run.rounds, { resamples, seed: index + 1 });
+    return {
+      loadavgAtStart: run.loadavgAtStart,
+      loadavgAtEnd: run.loadavgAtEnd,
+      wallSeconds: run.wallSeconds,
+      /** Handler p99 / floor p99, each over all the run's rounds merged (exact, not bucketed). */
+      handlerP99OverFloorP99: round3(ratioOfRounds(run.rounds)),
+      /** 95% interval of that ratio: paired bootstrap over the run's rounds (bench/p99-ratio.ts). */
+      p99RatioCi95: [round3(ci.low), round3(ci.high)],
+      /** The median of the rounds' ratios (the earlier, less efficient estimator; kept to compare). */
+      pairedP99Ratio: spread(run.roundRatios).median,
+      roundRatios: run.roundRatios,
+      roundsStartedDuringCompaction: run.roundsStartedDuringCompaction,
+      floor: brief(run.floor),
+      handler: brief(run.handler),
+      handlerAtRate: brief(run.rate.recording),
+      floorAtRate: brief(run.floorRate.recording),
+      /** Where each mode's tail came from in this run (see tailDiagnostics). */
+      tails: {
+        floor: tailDiagnostics(
+          run.segments.filter((s) => s.mode === "floor"),
+          gcPauses,
+        ),
+        handler: tailDiagnostics(
+          run.segments.filter((s) => s.mode === "handler"),
+          gcPauses,
+        ),
+      },
+      segments: run.segments.map((s) => ({
+        mode: s.mode,
+        round: s.round,
+        position: s.position,
+        startedAtUtc: s.startedAtUtc,
+        ms: Math.round(s.recording.elapsedMs),
+        p99: p99Ms(s.recording),
+        cpu: Math.round(s.recording.cpuMicros / Math.max(1, s.recording.histogram.totalCount)),
+        loopDelayMaxMs: s.loopDelayMs.max,
+      })),
+    };
+  });
+  const allSegments = runs.flatMap((r) => r.segments);
   const ratioSpread = spread(perRun.map((r) => r.handlerP99OverFloorP99));
   const pairedSpread = spread(perRun.map((r) => r.pairedP99Ratio));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -757,8 +974,21 @@ async function main() {
     runs: perRun,
     /** Handler/floor p99 ratio of each run, its median and largest deviation from it. */
     p99RatioSpread: ratioSpread,
-    /** The same over each run's round-paired ratio (the steadier estimator, see `runs`). */
+    /** The same over each run's median of round ratios (kept to compare; see `runs`). */
     pairedP99RatioSpread: pairedSpread,
+    /** Every run's rounds together: the ratio and its 95% interval (paired bootstrap over rounds). */
+    pooled: {
+      handlerP99OverFloorP99: ratioOfAll,
+      p99RatioCi95: [round3(ciOfAll.low), round3(ciOfAll.high)],
+      rounds: allRounds.length,
+      bootstrapResamples: resamples,
+    },
+    /** Does a mode's p99 depend on where it ran in the round, or on the first requests of a segment? */
+    orderEffects: {
+      floor: orderEffects(allSegments, "floor"),
+      handler: orderEffects(allSegments, "handler"),
+    },
+    clientGcPauses: { count: gcPauses.length, totalMs: round3(gcPauses.reduce((t, [a, b]) => t + b - a, 0)) },
     /** All runs together (the chart's data). */
     modes,
     fixedRate: rate,
@@ -783,6 +1013,26 @@ async function main() {
   const jsonPath = join(dir, `serve-${stamp}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
   log(`wrote ${jsonPath}`);
+  if (settings.BENCH_RAW === "on") {
+    const rawPath = join(dir, `serve-${stamp}-raw.json`);
+    const micros = (values: readonly number[]) => values.map(round3);
+    const raw = {
+      clientGcPauses: gcPauses.map(([a, b]) => [round3(a), round3(b)]),
+      runs: runs.map((run) =>
+        run.segments.map((s) => ({
+          mode: s.mode,
+          round: s.round,
+          position: s.position,
+          startedAtMs: round3(s.startedAtMs),
+          startedAtUtc: s.startedAtUtc,
+          at: micros(s.recording.at),
+          latencyMs: micros(s.recording.latencyMs),
+        })),
+      ),
+    };
+    writeFileSync(rawPath, JSON.stringify(raw));
+    log(`wrote ${rawPath}`);
+  }
 
   const python = resolve(ROOT, settings.BENCH_PYTHON);
   if (existsSync(python)) {
@@ -810,7 +1060,7 @@ async function main() {
     );
   }
   log(
-    `handler p99 / floor p99 = ${ratioOfAll} over all runs (target <= 1.2); per run ${ratioSpread.values.join(", ")}: median ${ratioSpread.median}, largest deviation ${ratioSpread.maxDeviationPercent}% (target <= 20%); paired by round ${pairedSpread.values.join(", ")}: median ${pairedSpread.median}, largest deviation ${pairedSpread.maxDeviationPercent}%; p99.9 at ${settings.BENCH_RATE}/s = ${rate.latencyMs.p999} ms (target < 5.5)`,
+    `handler p99 / floor p99 = ${ratioOfAll} over all runs (95% interval ${result.pooled.p99RatioCi95.join("-")}; target <= 1.2); per run ${perRun.map((r) => `${r.handlerP99OverFloorP99} (${r.p99RatioCi95.join("-")})`).join(", ")}: median ${ratioSpread.median}, largest deviation ${ratioSpread.maxDeviationPercent}% (target <= 20%); paired by round ${pairedSpread.values.join(", ")}: median ${pairedSpread.median}, largest deviation ${pairedSpread.maxDeviationPercent}%; p99.9 at ${settings.BENCH_RATE}/s = ${rate.latencyMs.p999} ms (target < 5.5)`,
   );
 }
 
