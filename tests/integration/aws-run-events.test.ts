@@ -161,22 +161,25 @@ describe("the emulator's conditional writes are atomic, as DynamoDB's are (AWS_C
   const TAKERS = 8;
   const wide = (taker: number) =>
     Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`field${i}`, `taker ${taker}, field ${i}`]));
+  /** Every taker at once tries the run lock's "absent or idle → starting" write; true for a winner. */
+  const takeAtOnce = (ledger: DynamoDbRunLedgerStore, view: string) =>
+    Promise.all(
+      Array.from({ length: TAKERS }, (_, taker) =>
+        ledger.update(
+          view,
+          "LOCK",
+          { state: "starting", runId: `r${taker}`, ...wide(taker) },
+          { ifAbsent: true, equals: { state: "idle" } },
+        ),
+      ),
+    );
 
   it(`of ${TAKERS} concurrent takers of an absent lock, exactly one wins (${ROUNDS} rounds)`, async () => {
     const ledger = new DynamoDbRunLedgerStore((await config()).RUN_LEDGER_TABLE, dynamodb);
     const winners: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const view = `VIEW#v${round}`;
-      const won = await Promise.all(
-        Array.from({ length: TAKERS }, (_, taker) =>
-          ledger.update(
-            view,
-            "LOCK",
-            { state: "starting", runId: `r${taker}`, ...wide(taker) },
-            { ifAbsent: true, equals: { state: "idle" } },
-          ),
-        ),
-      );
+      const won = await takeAtOnce(ledger, view);
       winners.push(won.filter(Boolean).length);
       // The item is the winner's whole write, not a mix of two takers'.
       const lock = await ledger.get(view, "LOCK");
@@ -195,16 +198,7 @@ describe("the emulator's conditional writes are atomic, as DynamoDB's are (AWS_C
       const view = `VIEW#v${round}`;
       await ledger.put({ pk: view, sk: "LOCK", state: "idle" });
       const [locks, puts] = await Promise.all([
-        Promise.all(
-          Array.from({ length: TAKERS }, (_, taker) =>
-            ledger.update(
-              view,
-              "LOCK",
-              { state: "starting", runId: `r${taker}`, ...wide(taker) },
-              { ifAbsent: true, equals: { state: "idle" } },
-            ),
-          ),
-        ),
+        takeAtOnce(ledger, view),
         Promise.all(
           Array.from({ length: TAKERS }, (_, taker) =>
             ledger.put({ pk: view, sk: "RUN#r", runId: `r${taker}`, ...wide(taker) }, { ifAbsent: true }),
