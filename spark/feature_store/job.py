@@ -196,8 +196,7 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
     new_days = (first_last["first"], first_last["last"])
     window = view.max_window_days
     if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
-        history = offline_store.read_history(spark, table_uri, view, bounds, window - 1, window - 1, new_days)
-        later = offline_store.read_history(spark, table_uri, view, bounds, 0, window - 1, new_days, every_source=True)
+        history, later = offline_store.read_around(spark, table_uri, view, bounds, new_days)
         features, sources = features_around_new_rows(accepted, history, later, bounds, view)
         written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
     else:

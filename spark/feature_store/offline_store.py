@@ -338,6 +338,25 @@ def read_version(spark: SparkSession, uri: str, version: int) -> DataFrame:
     return spark.read.format("delta").option("versionAsOf", version).load(uri)
 
 
+def read_around(
+    spark: SparkSession,
+    uri: str,
+    view: FeatureView,
+    bounds: DataFrame,
+    date_range: tuple,
+    version: int | None = None,
+) -> tuple[DataFrame, DataFrame]:
+    """The stored rows around changed days (bounds: entity, _first, _last per entity; date_range: the
+    first and last changed day), for an incremental run and a repair alike. With W the longest window,
+    only the rows dated _first.._last + W - 1 can change, and their windows reach back to _first - (W - 1).
+    Returns (the windows' history: only the columns aggregates use; the rows that can change, with every
+    source column)."""
+    lookahead = view.max_window_days - 1
+    history = read_history(spark, uri, view, bounds, lookahead, lookahead, date_range, version)
+    rewritable = read_history(spark, uri, view, bounds, 0, lookahead, date_range, version, every_source=True)
+    return history, rewritable
+
+
 def read_history(
     spark: SparkSession,
     uri: str,

@@ -86,12 +86,8 @@ def recomputed_rows(
     bounds = doomed.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last"))
     if window <= 0:  # passthrough features only: no row depends on another
         return doomed.limit(0)
-    history = offline_store.read_history(
-        spark, table_uri, view, bounds, window - 1, window - 1, date_range, version=version
-    ).join(keys, [entity, date], "left_anti")
-    # The rows that can change, dated from each entity's first deleted day on, with every source column.
-    later = offline_store.read_history(
-        spark, table_uri, view, bounds, 0, window - 1, date_range, version=version, every_source=True
-    ).join(keys, [entity, date], "left_anti")
+    # Both without the deleted rows: the windows' history, and the rows that can change.
+    around = offline_store.read_around(spark, table_uri, view, bounds, date_range, version=version)
+    history, later = (rows.join(keys, [entity, date], "left_anti") for rows in around)
     affected = rows_around(history, later, bounds, view)
     return offline_store.to_table_rows(affected, later, view, updated_at, run_id)
