@@ -213,13 +213,16 @@ def classify(text: DataFrame, view: FeatureView, today: dt.date) -> ClassifiedIn
     ).persist(StorageLevel.MEMORY_AND_DISK)
     # Duplicates among otherwise valid rows: every copy is rejected, none is picked arbitrarily. Only the
     # keys are shuffled (a partial count per key); the rows meet the usually tiny set of duplicated keys in
-    # a join that adaptive execution turns into a broadcast.
+    # a join that adaptive execution turns into a broadcast. The set is found once, here (this first action
+    # also parses the files into the cache), and checkpointed: every later use of the rows (counts, the
+    # history join, the output join) reads it instead of shuffling every key again.
     key = [F.col(entity), F.col(f"_typed_{date}")]
     duplicated = (
         cached.where(F.col(REASON).isNull())
         .groupBy(*key)
         .agg(F.count(F.lit(1)).alias("_copies"))
         .where(F.col("_copies") > 1)
+        .localCheckpoint(eager=True)
     )
     return ClassifiedInput(
         rows=_with_duplicates(classified, duplicated, view),
