@@ -178,7 +178,7 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
             # Said before publishing: if the publish dies, the failure summary names what Delta holds.
             summary["online"] = {"status": "pending", "delta_version": written.version}
             changes = publish.EVERY_ENTITY if written.changes is None else written.changes
-            summary["online"] = publish.publish(spark, at, written.version, changes)
+            summary["online"] = publish.publish(spark, at, written.version, changes, latest=written.latest)
         timer.lap("online_write_s")
     finally:
         classified_input.release()

@@ -158,7 +158,9 @@ class WriteResult:
     """What one write did. version: the table version after it (unchanged when nothing changed: no
     commit). rows: the computed rows offered; inserted/updated: the rows committed; unchanged: rows equal
     to the stored ones, left alone. changes: (entity, _from), the newest committed date per entity, for
-    the publish (None: every entity of a table this write created)."""
+    the publish (None: every entity of a table this write created). latest: the committed latest row of
+    every changed entity (table layout) when the written rows show it (`_latest_written` says when), else
+    None: the publish reads it back from the committed version."""
 
     version: int
     rows: int
@@ -170,6 +172,7 @@ class WriteResult:
     first: dt.date | None
     last: dt.date | None
     changes: DataFrame | None
+    latest: DataFrame | None = None
 
 
 _FOUND = "_stored"
@@ -237,8 +240,15 @@ def write_rows(
     ).first()
     inserted, updated = int(counts["inserted"] or 0), int(counts["updated"] or 0)
     changed = compared.where(F.col(_CHANGED)).select(*columns)
-    # For the publish: the newest committed date of each changed entity.
-    changes = changed.groupBy(entity).agg(F.max(date).alias("_from")).localCheckpoint(eager=True)
+    # For the publish: the newest committed date of each changed entity (_from), and its newest row offered.
+    per_entity = (
+        compared.groupBy(entity)
+        .agg(F.max(F.when(F.col(_CHANGED), F.col(date))).alias("_from"), F.max(date).alias(_NEWEST))
+        .where(F.col("_from").isNotNull())
+        .localCheckpoint(eager=True)
+    )
+    changes = per_entity.select(entity, "_from")
+    latest = _latest_written(spark, uri, view, changed, per_entity) if inserted or updated else None
     if inserted and not updated:
         changed.write.format("delta").mode("append").save(uri)
     elif updated:
@@ -261,7 +271,35 @@ def write_rows(
         first=counts["first"],
         last=counts["last"],
         changes=changes,
+        latest=latest,
     )
+
+
+_NEWEST = "_newest"
+
+
+def _latest_written(
+    spark: SparkSession, uri: str, view: FeatureView, changed: DataFrame, per_entity: DataFrame
+) -> DataFrame | None:
+    """The latest row of every changed entity once this write commits, taken from the changed rows when
+    they show it, so the publish need not read the new version back (a snapshot of the new version and a
+    scan: seconds of a daily run). They show it when (1) each changed entity's newest offered row is one
+    this write changes: its committed row is exactly that row, updated_at and run_id included; and (2) the
+    table holds no row dated after the earliest of those newest dates: no stored row, offered or not, is
+    newer than an entity's newest offered row. (2) is read before the commit from Delta's file statistics
+    (a metadata-only MAX). A daily file of new days meets both; a correction of a day older than the
+    longest window, or a row recomputed to the values it had, does not: None, and the publish reads back."""
+    entity, date = view.entity_column, view.event_date_column
+    check = per_entity.agg(
+        F.min(_NEWEST).alias("horizon"), F.sum((F.col("_from") != F.col(_NEWEST)).cast("long")).alias("stale")
+    ).first()
+    if check["horizon"] is None or check["stale"]:
+        return None
+    stored_newest = spark.read.format("delta").load(uri).agg(F.max(date)).first()[0]
+    if stored_newest is not None and stored_newest > check["horizon"]:
+        return None
+    newest = per_entity.select(entity, F.col(_NEWEST).alias(date))
+    return changed.join(F.broadcast(newest), [entity, date])
 
 
 def _create_with_rows(

@@ -9,8 +9,9 @@ older feature_date never replaces a newer one. How that holds with write timesta
   (a 2011 backfill would be refused); every publish writes with one timestamp from the job's own clock,
   kept strictly increasing across publishes of a view by the publish log (publish_log.py), so a later
   publish always wins even when two clusters' clocks differ by a little.
-- What is written is never the computed rows themselves but, for every entity the run changed, its
-  latest row read back from the Delta version the run committed. Runs of one view never overlap (the run
+- What is written is, for every entity the run changed, its latest row in the Delta version the run
+  committed (read back from it, or the run's own written row where that provably is the latest row:
+  offline_store.write_rows). Runs of one view never overlap (the run
   ledger starts at most one at a time), so the latest publish always carries the latest Delta state: an
   old day replayed or corrected later re-publishes the entity's newest row, not the old one.
 

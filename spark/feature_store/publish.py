@@ -1,7 +1,8 @@
 """Load, online: publishing a committed Delta version to the online store (Keyspaces / Cassandra), as a
-resumable step. What is published is never the computed rows but, for every entity a run changed, its
-latest row read back from the Delta version the run committed, with one write timestamp from the job's
-clock kept above every earlier publish's (online_store.py says why; publish_log.py keeps the record).
+resumable step. What is published is, for every entity a run changed, its latest row in the Delta version
+the run committed (read back from that version, or taken from the run's own write when that provably
+holds it: offline_store.write_rows), with one write timestamp from the job's clock kept above every
+earlier publish's (online_store.py says why; publish_log.py keeps the record).
 A run first finishes what an earlier run committed and did not publish (`finish_pending`)."""
 
 from __future__ import annotations
@@ -64,11 +65,14 @@ def publish(
     version: int,
     changes: DataFrame | str | None,
     repaired: tuple[str, ...] | list[str] = (),
+    latest: DataFrame | None = None,
 ) -> dict:
     """Writes the latest row of every changed entity, read from the committed Delta version, with one
     write timestamp after every earlier publish's; then records the version in the publish log.
     repaired: entities a repair removed rows of (their latest remaining row may be of any date); those
-    left with no row at all have their online row deleted, at the same timestamp, after the writes."""
+    left with no row at all have their online row deleted, at the same timestamp, after the writes.
+    latest: those rows, when the run's write already shows them (offline_store.WriteResult.latest):
+    nothing is read back."""
     view = at.view
     previous = publish_log.read(spark, at.log_uri)
     now = dt.datetime.now(dt.UTC)
@@ -81,7 +85,9 @@ def publish(
         )
         changes = anywhere if changes is None else changes.unionByName(anywhere)
         changes = changes.groupBy(entity).agg(F.min("_from").alias("_from"))
-    latest = latest_rows(spark, view, at.table_uri, version, changes)
+    read_back = latest is None
+    if read_back:
+        latest = latest_rows(spark, view, at.table_uri, version, changes)
     online = online_store.online_rows(latest, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         online_count = online.count()
@@ -111,6 +117,7 @@ def publish(
         "table": view.online_table,
         "delta_version": version,
         "rows_upserted": online_count,
+        "read_back": read_back,
         "entities_deleted": len(gone),
         "write_timestamp_micros": write_micros,
         "publish_log": at.log_uri,

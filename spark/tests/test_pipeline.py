@@ -99,6 +99,8 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
         spark, job_args(tmp_path, [latest], mode="incremental", offline=incremental_offline, keyspace=keyspace)
     )
     assert code == 0, summary
+    # New days: the latest rows are the rows just written, published without reading the version back.
+    assert summary["online"]["read_back"] is False, summary["online"]
 
     # The reference: everything at once, into its own table and keyspace.
     full_offline, full_keyspace = tmp_path / "full", make_keyspace()
@@ -140,6 +142,52 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
         after, normalise_online(latest_offline_as_online(offline_rows(spark, incremental_offline / "energy"), view))
     )
     assert list(after["feature_date"]) == list(online["feature_date"])
+
+
+def test_the_publish_reads_back_the_latest_rows_when_the_written_rows_are_not_them(
+    spark, view, cassandra_session, keyspace, tmp_path
+):
+    """The publish takes the latest rows from the run's own write only when they provably are the latest
+    (offline_store.write_rows); otherwise it reads them back from the committed version. Both ways, the
+    online store ends equal to the latest offline rows."""
+    history, _ = generate(tmp_path, "history.csv", dt.date(2012, 1, 1), dt.date(2013, 12, 31), households=4)
+    offline = tmp_path / "offline"
+    code, summary = run_job(spark, job_args(tmp_path, [history], offline=offline, keyspace=keyspace))
+    assert code == 0, summary
+    stored_days = pd.read_csv(history, dtype=str)
+
+    def correct(name, days, column, value):
+        frame = days.copy()
+        frame[column] = value
+        path = tmp_path / name
+        frame.to_csv(path, index=False)
+        argv = job_args(tmp_path, [path], mode="incremental", offline=offline, keyspace=keyspace)
+        code, summary = run_job(spark, argv)
+        assert code == 0, summary
+        assert summary["offline"]["rows_updated"] > 0, summary["offline"]
+        assert_same(
+            normalise_online(online_rows(cassandra_session, keyspace, view)),
+            normalise_online(latest_offline_as_online(offline_rows(spark, offline / "energy"), view)),
+        )
+        return summary["online"]
+
+    # Days more than a window before the newest day: the recomputed rows end in 2013-02, and the
+    # entities' latest rows (2013-12) are stored rows this run did not offer.
+    old = stored_days[stored_days["day"] < "2012-03-01"]
+    assert correct("old-sums.csv", old, "energy_sum", "77.25")["read_back"] is True
+    # Within reach of the window, but only a copied column changes: that day's rows change, the newest
+    # recomputed rows keep their values (and their updated_at), so they cannot be taken from the write.
+    recent = stored_days[stored_days["day"] == "2013-12-20"]
+    assert correct("recent-median.csv", recent, "energy_median", "0.5")["read_back"] is True
+    # A new day after them all: taken from the write.
+    newest, _ = generate(tmp_path, "newest.csv", dt.date(2014, 1, 1), dt.date(2014, 1, 1), households=4, seed=9)
+    code, summary = run_job(spark, job_args(tmp_path, [newest], mode="incremental", offline=offline, keyspace=keyspace))
+    assert code == 0, summary
+    assert summary["online"]["read_back"] is False, summary["online"]
+    assert_same(
+        normalise_online(online_rows(cassandra_session, keyspace, view)),
+        normalise_online(latest_offline_as_online(offline_rows(spark, offline / "energy"), view)),
+    )
 
 
 def write_timestamps(session, keyspace, view):
