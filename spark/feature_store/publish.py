@@ -133,8 +133,14 @@ def latest_rows(
     entity, date = view.entity_column, view.event_date_column
     newest_first = Window.partitionBy(entity).orderBy(F.col(date).desc())
     if changes is EVERY_ENTITY:
-        table = offline_store.read_version(spark, table_uri, version)
-        return table.withColumn("_rank", F.row_number().over(newest_first)).where(F.col("_rank") == 1).drop("_rank")
+        # Each entity's newest date from the key columns alone (a narrow scan); then only rows from the
+        # earliest of those dates on are read whole, as for any other set of changes.
+        changes = (
+            offline_store.read_version(spark, table_uri, version)
+            .groupBy(entity)
+            .agg(F.max(date).alias("_from"))
+            .localCheckpoint(eager=True)
+        )
     low = None if changes is None else changes.agg(F.min("_from")).first()[0]
     if low is None:
         return offline_store.read_version(spark, table_uri, version).limit(0)
