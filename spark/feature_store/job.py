@@ -24,7 +24,7 @@ from . import offline_store, online_store, publish, publish_log, raw_input, repa
 from .arguments import JobArgs, expand_arguments_manifest, parse_args
 from .feature_view import FeatureView, parse_compiled_view
 from .features import compute_features, features_around_new_rows
-from .session import SessionSettings, build_spark_session
+from .session import SessionSettings, build_spark_session, start_python_workers
 
 
 class _Timer:
@@ -94,6 +94,7 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
         summary["repair"] = args.repair.describe()
 
     view = load_view(spark, args)
+    start_python_workers(spark)
     # Before anything is committed: the online store answers and has the view's table (checked alongside
     # the reading and computing, which commit nothing; `reachable()` waits for the answer and raises its
     # error), and a publish an earlier run left unfinished is finished first (the stores never stay apart).

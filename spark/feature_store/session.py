@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
+import threading
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
+from pyspark.sql.types import LongType, StructField, StructType
 
 # Settings every run needs, whatever launched it.
 BASE_CONF = {
@@ -60,3 +63,37 @@ def build_spark_session(settings: SessionSettings) -> SparkSession:
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def start_python_workers(spark: SparkSession) -> threading.Thread:
+    """Starts, in the background, the executors' Python workers that run Arrow functions (the kernel,
+    features.py), with the kernel's libraries loaded: a job of one tiny task per core, run while the
+    driver is still reading and planning and the executors are idle. The kernel's first tasks then find
+    workers ready instead of starting them and importing numpy, pyarrow, pandas (which pyarrow loads on a
+    first to_numpy) and this package: 1-3.6 s of a one-day run, measured (docs/PERFORMANCE.md). Workers are
+    reused across tasks (spark.python.worker.reuse, on by default). A mapInArrow, not an RDD job: Spark
+    keys worker pools by their environment, and SQL's Python runners add SPARK_SIMPLIFIED_TRACEBACK, so
+    workers an RDD job starts would not serve the kernel. It never fails the run."""
+
+    def warm() -> None:
+        try:
+            cores = spark.sparkContext.defaultParallelism
+            schema = StructType([StructField("id", LongType(), False)])
+            spark.range(cores, numPartitions=cores).mapInArrow(_load_kernel_libraries, schema).collect()
+        except Exception as error:  # noqa: BLE001 - a cold worker is slower, never wrong
+            print(f"python workers were not started ahead: {type(error).__name__}: {error}", file=sys.stderr)
+
+    thread = threading.Thread(target=warm, name="python-workers", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load_kernel_libraries(batches):
+    """In a Python worker: what the kernel imports (its module-level function comes from this package)."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+
+    from . import features  # noqa: F401
+
+    yield from batches
