@@ -11,7 +11,8 @@ same-run baseline. Not a test. Writes bench/results/pipeline-<timestamp>.json.
    fixed date 2014-02-28, nulls filled with 0, the full history written online into a table clustered by
    (id, day), and the offline copy overwritten. (Run as `spark-submit bench/pipeline_bench.py --baseline-app`.)
 Each run is timed from spark-submit start to exit; peak memory is the highest sampled RSS sum of the
-spark-submit process tree (driver JVM + Python driver + Python workers), sampled every 0.25 s from /proc.
+spark-submit process tree (driver JVM + Python driver + Python workers), sampled every 0.25 s from /proc;
+the JSON lists the processes of that peak sample (`peak_processes`), so an outlier says what made it.
 """
 
 from __future__ import annotations
@@ -40,27 +41,58 @@ ANCHOR = "2014-02-28"
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def _tree_rss_bytes(root_pid: int) -> int:
-    """RSS of a process and all its descendants, from /proc."""
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, RSS bytes) of a process, from /proc/<pid>/stat; None if it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _tree_rss(root_pid: int) -> tuple[int, list[tuple[int, int]]]:
+    """RSS of a process and all its descendants, from /proc: the sum and each process's (pid, bytes).
+    Not counted: a process the JVM is starting. Java starts processes with posix_spawn, whose child
+    shares the JVM's memory until it execs, so for that instant /proc shows a second process with the
+    JVM's command line and the JVM's whole RSS (measured: two 2,089 MiB "JVMs" in one sample of a
+    backfill whose JVM was 2,089 MiB; Hadoop's local file system starts a process per permission change).
+    A process is counted when its command line, read before and after its RSS, is the same both times and
+    is not its parent's JVM's; Python workers forked by pyspark.daemon run on and are counted."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            pid, ppid = int(entry), int(fields[1])
-            rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-            children.setdefault(ppid, []).append(pid)
-        except (OSError, IndexError, ValueError):
-            continue
-    total, stack = 0, [root_pid]
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            children.setdefault(stat[0], []).append(int(entry))
+    tree, stack = [], [(root_pid, b"")]
     while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
+        pid, parent_command = stack.pop()
+        before = _cmdline(pid)
+        stat = _stat(pid)
+        after = _cmdline(pid)
+        being_spawned = before == parent_command and before.split(b"\0", 1)[0].endswith(b"/java")
+        if stat is None or before != after or being_spawned:
+            continue  # gone, exec'ing, or the JVM's own memory seen through a child it is starting
+        tree.append((pid, stat[1]))
+        stack.extend((child, before) for child in children.get(pid, []))
+    return sum(b for _, b in tree), tree
+
+
+def _described(tree: list[tuple[int, int]]) -> list[dict]:
+    """The processes of a peak, largest first, named by their command line (so a peak says what made it)."""
+    described = []
+    for pid, size in sorted(tree, key=lambda p: -p[1]):
+        argv = _cmdline(pid).split(b"\0")
+        command = " ".join(a.decode(errors="replace") for a in argv[:3])[:100] or "(exited)"
+        described.append({"rss_mib": round(size / 2**20), "command": command})
+    return described
 
 
 def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
@@ -69,13 +101,15 @@ def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        peak = 0
+        peak, at_peak = 0, []
         done = threading.Event()
 
         def sample():
-            nonlocal peak
+            nonlocal peak, at_peak
             while not done.is_set():
-                peak = max(peak, _tree_rss_bytes(process.pid))
+                total, tree = _tree_rss(process.pid)
+                if total > peak:
+                    peak, at_peak = total, _described(tree)
                 done.wait(0.25)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -89,7 +123,7 @@ def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
     print(f"[bench] {name}: exit {code} in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB", flush=True)
     if code != 0:
         raise SystemExit(f"{name} failed (exit {code}); see {log_path}")
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak / 2**20), "log": log_path}
+    return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak / 2**20), "peak_processes": at_peak, "log": log_path}
 
 
 # --- data and stores ------------------------------------------------------------------------------
