@@ -81,7 +81,11 @@ def start_python_workers(spark: SparkSession) -> threading.Thread:
             schema = StructType([StructField("id", LongType(), False)])
             spark.range(cores, numPartitions=cores).mapInArrow(_load_kernel_libraries, schema).collect()
         except Exception as error:  # noqa: BLE001 - a cold worker is slower, never wrong
-            print(f"python workers were not started ahead: {type(error).__name__}: {error}", file=sys.stderr)
+            reason = f"{type(error).__name__}: {error}"
+            print(
+                f"python workers were not started ahead (harmless: the kernel starts its own): {reason}",
+                file=sys.stderr,
+            )
 
     thread = threading.Thread(target=warm, name="python-workers", daemon=True)
     thread.start()
