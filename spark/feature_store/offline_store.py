@@ -177,6 +177,7 @@ class WriteResult:
 
 _FOUND = "_stored"
 _CHANGED = "_changed"
+_NEWEST = "_newest"
 
 
 def _span(view: FeatureView) -> list[Column]:
@@ -273,9 +274,6 @@ def write_rows(
         changes=changes,
         latest=latest,
     )
-
-
-_NEWEST = "_newest"
 
 
 def _latest_written(
