@@ -156,6 +156,12 @@ def test_the_publish_reads_back_the_latest_rows_when_the_written_rows_are_not_th
     assert code == 0, summary
     stored_days = pd.read_csv(history, dtype=str)
 
+    def assert_online_is_latest_offline():
+        assert_same(
+            normalise_online(online_rows(cassandra_session, keyspace, view)),
+            normalise_online(latest_offline_as_online(offline_rows(spark, offline / "energy"), view)),
+        )
+
     def correct(name, days, column, value):
         frame = days.copy()
         frame[column] = value
@@ -165,10 +171,7 @@ def test_the_publish_reads_back_the_latest_rows_when_the_written_rows_are_not_th
         code, summary = run_job(spark, argv)
         assert code == 0, summary
         assert summary["offline"]["rows_updated"] > 0, summary["offline"]
-        assert_same(
-            normalise_online(online_rows(cassandra_session, keyspace, view)),
-            normalise_online(latest_offline_as_online(offline_rows(spark, offline / "energy"), view)),
-        )
+        assert_online_is_latest_offline()
         return summary["online"]
 
     # Days more than a window before the newest day: the recomputed rows end in 2013-02, and the
@@ -184,10 +187,7 @@ def test_the_publish_reads_back_the_latest_rows_when_the_written_rows_are_not_th
     code, summary = run_job(spark, job_args(tmp_path, [newest], mode="incremental", offline=offline, keyspace=keyspace))
     assert code == 0, summary
     assert summary["online"]["read_back"] is False, summary["online"]
-    assert_same(
-        normalise_online(online_rows(cassandra_session, keyspace, view)),
-        normalise_online(latest_offline_as_online(offline_rows(spark, offline / "energy"), view)),
-    )
+    assert_online_is_latest_offline()
 
 
 def write_timestamps(session, keyspace, view):
