@@ -282,9 +282,13 @@ def features_around_new_rows(
     the key of a new one are replaced by it), evaluated together, returning only the rows dated from each
     entity's first new day to its last new day + the longest window - 1 (the rows whose windows hold a new
     day). history: the stored rows the windows need (the aggregated sources are enough); written: the
-    stored rows that can be returned, with every source column (offline_store.read_history); bounds:
-    entity, _first, _last. Returns (features, the source rows of the rows returned)."""
+    stored rows that can be returned, with every source column (offline_store.read_history), or None when
+    no stored row is dated on or after the first new day (then history holds no new key and only the new
+    rows are returned); bounds: entity, _first, _last. Returns (features, the source rows of the rows
+    returned)."""
     entity, date = view.entity_column, view.event_date_column
+    if written is None:
+        return rows_around(accepted.unionByName(history), accepted, bounds, view), accepted
     keys = accepted.select(entity, date)
     combined = accepted.unionByName(history.join(keys, [entity, date], "left_anti"))
     sources = accepted.unionByName(written.join(keys, [entity, date], "left_anti"))

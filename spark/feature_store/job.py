@@ -167,6 +167,7 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
             "rows_inserted": written.inserted,
             "rows_updated": written.updated,
             "rows_unchanged": written.unchanged,
+            "compared_with_stored": written.compared,
             "entities_written": written.entities,
             "dates_written": written.dates,
             "first_date": written.first.isoformat(),
@@ -189,7 +190,8 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
 def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, table_uri: str, updated_at):
     """Feature rows to write, in table layout, and the date range they fall in. An incremental run reads
     from Delta the history the new rows need and the later rows whose windows now hold them (up to the
-    longest window - 1 days after the last new day)."""
+    longest window - 1 days after the last new day); when the table holds nothing on or after the first
+    new day, only the history."""
     entity, date = view.entity_column, view.event_date_column
     # One row per entity, used three times (range, history filter, output filter): computed once.
     bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last")).localCheckpoint()
@@ -197,9 +199,14 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
     new_days = (first_last["first"], first_last["last"])
     window = view.max_window_days
     if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
-        history, later = offline_store.read_around(spark, table_uri, view, bounds, new_days)
+        newest = offline_store.newest_date(spark, table_uri, view)
+        if newest is not None and newest >= new_days[0]:
+            history, later = offline_store.read_around(spark, table_uri, view, bounds, new_days)
+            written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
+        else:  # every new day is after the stored ones (a daily file): no stored row changes
+            history, later = offline_store.read_history(spark, table_uri, view, bounds, window - 1, 0, new_days), None
+            written_days = new_days
         features, sources = features_around_new_rows(accepted, history, later, bounds, view)
-        written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
     else:
         features, sources, written_days = compute_features(accepted, view), accepted, new_days
     return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), written_days

@@ -160,7 +160,8 @@ class WriteResult:
     to the stored ones, left alone. changes: (entity, _from), the newest committed date per entity, for
     the publish (None: every entity of a table this write created). latest: the committed latest row of
     every changed entity (table layout) when the written rows show it (`_latest_written` says when), else
-    None: the publish reads it back from the committed version."""
+    None: the publish reads it back from the committed version. compared: whether the rows were compared
+    with stored rows (False: the table held nothing on or after their first date, so all were new)."""
 
     version: int
     rows: int
@@ -173,6 +174,7 @@ class WriteResult:
     last: dt.date | None
     changes: DataFrame | None
     latest: DataFrame | None = None
+    compared: bool = False
 
 
 _FOUND = "_stored"
@@ -214,25 +216,33 @@ def write_rows(
     columns = table_columns(view)
     values = [c for c in columns if c not in (entity, date, UPDATED_AT, RUN_ID)]
     first, last = date_range
-    stored = (
-        spark.read.format("delta")
-        .load(uri)
-        .where(
-            (F.col(date) >= F.lit(first.isoformat()).cast("date"))
-            & (F.col(date) <= F.lit(last.isoformat()).cast("date"))
+    newest = newest_date(spark, uri, view)
+    if newest is None or newest < first:
+        # Nothing stored on or after the rows' first date (a daily file of new days): every row is new,
+        # and the table need not be read for the comparison.
+        compared = rows.select(*columns, F.lit(False).alias(_FOUND), F.lit(True).alias(_CHANGED))
+    else:
+        stored = (
+            spark.read.format("delta")
+            .load(uri)
+            .where(
+                (F.col(date) >= F.lit(first.isoformat()).cast("date"))
+                & (F.col(date) <= F.lit(last.isoformat()).cast("date"))
+            )
+            .select(entity, date, *(F.col(c).alias(f"_stored_{c}") for c in values), F.lit(True).alias(_FOUND))
         )
-        .select(entity, date, *(F.col(c).alias(f"_stored_{c}") for c in values), F.lit(True).alias(_FOUND))
-    )
-    differs = _values_differ(view, "{}", "_stored_{}")
+        differs = _values_differ(view, "{}", "_stored_{}")
+        compared = (
+            rows.select(*columns)
+            .join(stored, [entity, date], "left")
+            .select(
+                *columns, F.col(_FOUND).isNotNull().alias(_FOUND), (F.col(_FOUND).isNull() | differs).alias(_CHANGED)
+            )
+        )
     # Checkpointed, not cached: the comparison reads the table, and a cached plan that reads a Delta table
     # is recomputed once the table changes (Delta invalidates it on commit), when every row would compare
     # equal to itself. A checkpoint holds the result of the comparison made before the commit.
-    compared = (
-        rows.select(*columns)
-        .join(stored, [entity, date], "left")
-        .select(*columns, F.col(_FOUND).isNotNull().alias(_FOUND), (F.col(_FOUND).isNull() | differs).alias(_CHANGED))
-        .localCheckpoint(eager=True)
-    )
+    compared = compared.localCheckpoint(eager=True)
     computed()
     counts = compared.agg(
         *_span(view),
@@ -249,7 +259,7 @@ def write_rows(
         .localCheckpoint(eager=True)
     )
     changes = per_entity.select(entity, "_from")
-    latest = _latest_written(spark, uri, view, changed, per_entity) if inserted or updated else None
+    latest = _latest_written(view, changed, per_entity, newest) if inserted or updated else None
     if inserted and not updated:
         changed.write.format("delta").mode("append").save(uri)
     elif updated:
@@ -273,19 +283,20 @@ def write_rows(
         last=counts["last"],
         changes=changes,
         latest=latest,
+        compared=newest is not None and newest >= first,
     )
 
 
 def _latest_written(
-    spark: SparkSession, uri: str, view: FeatureView, changed: DataFrame, per_entity: DataFrame
+    view: FeatureView, changed: DataFrame, per_entity: DataFrame, stored_newest: dt.date | None
 ) -> DataFrame | None:
     """The latest row of every changed entity once this write commits, taken from the changed rows when
     they show it, so the publish need not read the new version back (a snapshot of the new version and a
     scan: seconds of a daily run). They show it when (1) each changed entity's newest offered row is one
     this write changes: its committed row is exactly that row, updated_at and run_id included; and (2) the
     table holds no row dated after the earliest of those newest dates: no stored row, offered or not, is
-    newer than an entity's newest offered row. (2) is read before the commit from Delta's file statistics
-    (a metadata-only MAX). A daily file of new days meets both; a correction of a day older than the
+    newer than an entity's newest offered row. (2) is stored_newest, read before the commit
+    (newest_date). A daily file of new days meets both; a correction of a day older than the
     longest window, or a row recomputed to the values it had, does not: None, and the publish reads back."""
     entity, date = view.entity_column, view.event_date_column
     check = per_entity.agg(
@@ -293,7 +304,6 @@ def _latest_written(
     ).first()
     if check["horizon"] is None or check["stale"]:
         return None
-    stored_newest = spark.read.format("delta").load(uri).agg(F.max(date)).first()[0]
     if stored_newest is not None and stored_newest > check["horizon"]:
         return None
     newest = per_entity.select(entity, F.col(_NEWEST).alias(date))
@@ -368,6 +378,12 @@ def snapshot_version(spark: SparkSession, uri: str) -> int:
     jvm = spark._jvm  # noqa: SLF001 - py4j gateway to Delta's log handle
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)  # noqa: SLF001
     return int(log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty()).version())
+
+
+def newest_date(spark: SparkSession, uri: str, view: FeatureView) -> dt.date | None:
+    """The newest event date in the table (None: no rows), from Delta's file statistics: a metadata-only
+    MAX where every file has them, a scan of the date column otherwise."""
+    return spark.read.format("delta").load(uri).agg(F.max(view.event_date_column)).first()[0]
 
 
 def read_version(spark: SparkSession, uri: str, version: int) -> DataFrame:

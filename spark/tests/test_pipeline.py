@@ -99,7 +99,9 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
         spark, job_args(tmp_path, [latest], mode="incremental", offline=incremental_offline, keyspace=keyspace)
     )
     assert code == 0, summary
-    # New days: the latest rows are the rows just written, published without reading the version back.
+    # New days: nothing stored is on or after them, so no stored row is read to compare with, and the
+    # latest rows are the rows just written, published without reading the version back.
+    assert summary["offline"]["compared_with_stored"] is False, summary["offline"]
     assert summary["online"]["read_back"] is False, summary["online"]
 
     # The reference: everything at once, into its own table and keyspace.
@@ -119,6 +121,7 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
         spark, job_args(tmp_path, [history], mode="incremental", offline=incremental_offline, keyspace=keyspace)
     )
     assert code == 0, summary
+    assert summary["offline"]["compared_with_stored"] is True, summary["offline"]
     assert summary["offline"]["rows_updated"] == 0
     assert_same(normalise_online(online_rows(cassandra_session, keyspace, view)), online)
 
