@@ -204,7 +204,10 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
             history, later = offline_store.read_around(spark, table_uri, view, bounds, new_days)
             written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
         else:  # every new day is after the stored ones (a daily file): no stored row changes
-            history, later = offline_store.read_history(spark, table_uri, view, bounds, window - 1, 0, new_days), None
+            history = offline_store.read_history(
+                spark, table_uri, view, bounds, window - 1, 0, new_days, keep_bounds=True
+            )
+            later = None
             written_days = new_days
         features, sources = features_around_new_rows(accepted, history, later, bounds, view)
     else:

@@ -419,12 +419,14 @@ def read_history(
     date_range: tuple,
     version: int | None = None,
     every_source: bool = False,
+    keep_bounds: bool = False,
 ) -> DataFrame:
     """Source rows already in the table that the new rows' features depend on (lookback) or that
     depend on the new rows (lookahead), per entity; in the same layout as accepted input rows.
     bounds: entity, _first, _last (the new rows' date range per entity); version: the table version
     to read (default: the newest); every_source: read every source column (default: only the columns
-    aggregates use, the ones a window needs; the others are null, a fraction of the width)."""
+    aggregates use, the ones a window needs; the others are null, a fraction of the width); keep_bounds:
+    each row keeps its entity's _first and _last."""
     entity, date = view.entity_column, view.event_date_column
     first, last = date_range
     low = first - dt.timedelta(days=lookback_days)
@@ -449,4 +451,4 @@ def read_history(
             & (F.col(date) <= F.date_add(F.col("_last"), lookahead_days))
         )
     )
-    return joined.select(entity, date, *(c.name for c in view.source_columns))
+    return joined.select(entity, date, *(c.name for c in view.source_columns), *(["_first", "_last"] * keep_bounds))

@@ -146,6 +146,10 @@ def test_evaluating_a_partition_in_chunks_of_entities_changes_no_value(view, gen
         values = frame[column.name].to_numpy(dtype=float)
         typed = pa.array(values, mask=np.isnan(values))
         columns[column.name] = typed.cast(pa.int32()) if column.type == "int" else typed
+        # The fixed-point q compute_features adds (any consistent q serves a test of chunking).
+        scale = features.DOUBLE_SCALE if column.type == "double" else 1
+        q = np.round(np.nan_to_num(values) * scale).astype(np.int64)
+        columns[features.Q.format(column.name)] = pa.array(q, mask=np.isnan(values))
     batches = pa.table(columns).to_batches(max_chunksize=97)
 
     def evaluated(chunk_rows: int) -> pd.DataFrame:
@@ -158,3 +162,37 @@ def test_evaluating_a_partition_in_chunks_of_entities_changes_no_value(view, gen
     assert len(whole) == int((np.arange(len(frame)) % 3 != 0).sum())
     assert whole["household_id"].nunique() == frame["household_id"].nunique()
     pd.testing.assert_frame_equal(whole, chunked, check_exact=True)
+
+
+@pytest.mark.parametrize("new_days", [1, 9])
+def test_history_merged_into_stretches_gives_the_bits_of_the_rows_it_merges(spark, view, generated, new_days):
+    """A daily run ships each entity's history merged into stretches of days (collapsed_history); the
+    features of the new days must equal, bit for bit, those computed with every history row. Negative and
+    large values (up to the 1e6 limit) test the exact sums of q^2 in parts."""
+    from pyspark.sql import functions as F
+
+    from feature_store.features import collapsed_history, rows_around
+
+    frame = generated.copy()
+    rng = np.random.default_rng(5)
+    flip = rng.random(len(frame)) < 0.3
+    frame.loc[flip, "energy_sum"] = -frame.loc[flip, "energy_sum"]
+    frame.loc[rng.random(len(frame)) < 0.05, "energy_sum"] = 999_999.123456789
+    first = dt.date(2013, 3, 1)
+    last = first + dt.timedelta(days=new_days - 1)
+    rows = typed_frame(spark, view, frame)
+    new = rows.where(F.col("day").between(first, last))
+    bounds = new.groupBy("household_id").agg(F.min("day").alias("_first"), F.max("day").alias("_last"))
+    history = rows.where(F.col("day") < first).join(bounds, "household_id")
+    merged = collapsed_history(history, view)
+    # Per entity: the days a window may start on (3 lengths x new days) stay single; the stretches between
+    # them, before _first and before the oldest start become one row each.
+    assert merged.count() <= bounds.count() * (3 * new_days + 4) < history.count()
+
+    def ordered(features) -> pd.DataFrame:
+        return features.toPandas().sort_values(["household_id", "day"], ignore_index=True)
+
+    actual = ordered(rows_around(new, new, bounds, view, merged))
+    expected = ordered(compute_features(rows, view).where(F.col("day").between(first, last)))
+    assert len(actual) == new.count() > 0
+    pd.testing.assert_frame_equal(actual, expected, check_exact=True)
