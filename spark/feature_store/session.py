@@ -67,19 +67,20 @@ def build_spark_session(settings: SessionSettings) -> SparkSession:
 
 def start_python_workers(spark: SparkSession) -> threading.Thread:
     """Starts, in the background, the executors' Python workers that run Arrow functions (the kernel,
-    features.py), with the kernel's libraries loaded: a job of one tiny task per core, run while the
-    driver is still reading and planning and the executors are idle. The kernel's first tasks then find
-    workers ready instead of starting them and importing numpy, pyarrow, pandas (which pyarrow loads on a
-    first to_numpy) and this package: 1-3.6 s of a one-day run, measured (docs/PERFORMANCE.md). Workers are
+    features.py), with the kernel's libraries loaded: a job of one tiny task, run while the driver is
+    still reading and planning. The kernel's first task then finds a worker ready instead of starting it
+    and importing numpy, pyarrow, pandas (which pyarrow loads on a first to_numpy) and this package: 1-3.6 s
+    of a one-day run, measured (docs/PERFORMANCE.md). One task, not one per core: a daily run's kernel is
+    one task (its merged rows are few), and a task per core held every core while the input was being
+    read (paired 5 runs: read/validate median 4.1 vs 5.0 s). Workers are
     reused across tasks (spark.python.worker.reuse, on by default). A mapInArrow, not an RDD job: Spark
     keys worker pools by their environment, and SQL's Python runners add SPARK_SIMPLIFIED_TRACEBACK, so
     workers an RDD job starts would not serve the kernel. It never fails the run."""
 
     def warm() -> None:
         try:
-            cores = spark.sparkContext.defaultParallelism
             schema = StructType([StructField("id", LongType(), False)])
-            spark.range(cores, numPartitions=cores).mapInArrow(_load_kernel_libraries, schema).collect()
+            spark.range(1, numPartitions=1).mapInArrow(_load_kernel_libraries, schema).collect()
         except Exception as error:  # noqa: BLE001 - a cold worker is slower, never wrong
             reason = f"{type(error).__name__}: {error}"
             print(
