@@ -196,3 +196,30 @@ def test_history_merged_into_stretches_gives_the_bits_of_the_rows_it_merges(spar
     expected = ordered(compute_features(rows, view).where(F.col("day").between(first, last)))
     assert len(actual) == new.count() > 0
     pd.testing.assert_frame_equal(actual, expected, check_exact=True)
+
+
+def test_fixed_point_rounds_the_double_product_half_away_from_zero(spark):
+    """q = round(x * 10^9) half away from zero, of the double product exactly as it is; the reference
+    is Python's decimal arithmetic on the same product."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    from feature_store.features import fixed_point
+
+    rng = np.random.default_rng(7)
+    values = [0.0, -0.0, 2.5e-9, -2.5e-9, 1.5e-9, 0.5e-9, 1e6, -1e6, 123.4567891235, -0.0000000015, None]
+    values += [float(v) for v in (*rng.uniform(-1e6, 1e6, 2000), *rng.uniform(-1e-6, 1e-6, 2000))]
+    # Products that land exactly on a half: (k + 0.5) / 2^m scaled back by 10^9 is not exact, so build
+    # them from the product side and keep those whose division round-trips.
+    for k in range(1, 400):
+        y = k + 0.5
+        x = y / 1e9
+        if x * 1e9 == y:
+            values += [x, -x]
+    frame = spark.createDataFrame([(v,) for v in values], StructType([StructField("x", DoubleType())]))
+    got = [r["q"] for r in frame.select(fixed_point(F.col("x"), "double").alias("q")).collect()]
+    want = [None if v is None else int(Decimal(v * 1e9).quantize(Decimal(1), rounding=ROUND_HALF_UP)) for v in values]
+    assert sum(1 for v in values if v is not None and (v * 1e9) % 1 == 0.5) > 50, "the ties must be tested"
+    assert got == want
