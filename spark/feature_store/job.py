@@ -154,10 +154,10 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
             return
 
         accepted_df = raw_input.accepted_rows(classified, view)
-        rows, date_range = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at)
+        rows, date_range, newest = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at)
         reachable()
         written = offline_store.write_rows(
-            spark, table_uri, rows, view, date_range, computed=lambda: timer.lap("compute_s")
+            spark, table_uri, rows, view, date_range, computed=lambda: timer.lap("compute_s"), stored_newest=newest
         )
         summary["offline"] = {
             "table_uri": table_uri,
@@ -188,16 +188,17 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
 
 
 def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, table_uri: str, updated_at):
-    """Feature rows to write, in table layout, and the date range they fall in. An incremental run reads
-    from Delta the history the new rows need and the later rows whose windows now hold them (up to the
-    longest window - 1 days after the last new day); when the table holds nothing on or after the first
-    new day, only the history."""
+    """Feature rows to write, in table layout, the date range they fall in, and the table's newest date
+    when it was read (else offline_store.NOT_READ). An incremental run reads from Delta the history the
+    new rows need and the later rows whose windows now hold them (up to the longest window - 1 days after
+    the last new day); when the table holds nothing on or after the first new day, only the history."""
     entity, date = view.entity_column, view.event_date_column
     # One row per entity, used three times (range, history filter, output filter): computed once.
     bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last")).localCheckpoint()
     first_last = bounds.agg(F.min("_first").alias("first"), F.max("_last").alias("last")).first()
     new_days = (first_last["first"], first_last["last"])
     window = view.max_window_days
+    newest = offline_store.NOT_READ
     if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
         newest = offline_store.newest_date(spark, table_uri, view)
         if newest is not None and newest >= new_days[0]:
@@ -212,7 +213,7 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
         features, sources = features_around_new_rows(accepted, history, later, bounds, view)
     else:
         features, sources, written_days = compute_features(accepted, view), accepted, new_days
-    return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), written_days
+    return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), written_days, newest
 
 
 def _repair(spark, at: publish.Publication, selection: repair.RepairSelection, summary: dict, timer: _Timer) -> None:

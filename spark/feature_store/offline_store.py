@@ -177,6 +177,7 @@ class WriteResult:
     compared: bool = False
 
 
+NOT_READ = object()  # write_rows' stored_newest when the caller has not read it
 _FOUND = "_stored"
 _CHANGED = "_changed"
 _NEWEST = "_newest"
@@ -201,22 +202,24 @@ def write_rows(
     view: FeatureView,
     date_range: tuple,
     computed: Callable[[], None] = lambda: None,
+    stored_newest: dt.date | object | None = NOT_READ,
 ) -> WriteResult:
     """Writes the rows (table layout) that are new or differ in a value from the stored row with the same
     (entity, date); equal rows, with their updated_at and run_id, are left as they are. Nothing changed:
     no commit. Only new keys: an append. Otherwise one MERGE of the changed rows only, so it rewrites
     only the files that hold them. Into a table that does not exist yet the rows are appended as they are
     computed (one pass, nothing cached). date_range: first and last date of the rows (or wider bounds);
-    computed() is called once the rows are evaluated (for a new table, that is once they are written). The
-    view's run lock (one run per view) means no other writer
-    commits between the comparison and the commit."""
+    computed() is called once the rows are evaluated (for a new table, that is once they are written);
+    stored_newest: the table's newest_date when the caller has read it (one Delta metadata query less),
+    else it is read here. The view's run lock (one run per view) means no other writer commits between
+    those reads, the comparison and the commit."""
     if not table_exists(spark, uri):
         return _create_with_rows(spark, uri, rows, view, computed)
     entity, date = view.entity_column, view.event_date_column
     columns = table_columns(view)
     values = [c for c in columns if c not in (entity, date, UPDATED_AT, RUN_ID)]
     first, last = date_range
-    newest = newest_date(spark, uri, view)
+    newest = newest_date(spark, uri, view) if stored_newest is NOT_READ else stored_newest
     if newest is None or newest < first:
         # Nothing stored on or after the rows' first date (a daily file of new days): every row is new,
         # and the table need not be read for the comparison.
