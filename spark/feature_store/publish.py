@@ -88,13 +88,7 @@ def publish(
     read_back = latest is None
     if read_back:
         latest = latest_rows(spark, view, at.table_uri, version, changes)
-    # Spread over every core: a daily run's rows come out of one small partition, and one task would
-    # write them all with only its own concurrent.writes in flight.
-    online = (
-        online_store.online_rows(latest, view, write_micros)
-        .repartition(spark.sparkContext.defaultParallelism)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    online = online_store.online_rows(latest, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         online_count = online.count()
         gone = set(repaired) - {r["entity_id"] for r in online.select("entity_id").collect()} if repaired else set()
