@@ -335,8 +335,7 @@ def features_around_new_rows(
     stored rows that can be returned, with every source column (offline_store.read_history), or None when
     no stored row is dated on or after the first new day (then only the new rows are returned, and history
     holds no new key and carries each entity's _first and _last, for collapsed_history); bounds: entity,
-    _first, _last. Returns (features, the source rows of the rows
-    returned)."""
+    _first, _last. Returns (features, the source rows of the rows returned)."""
     entity, date = view.entity_column, view.event_date_column
     if written is None:
         partials = collapsed_history(history, view)
@@ -369,15 +368,16 @@ def rows_around(
 def collapsed_history(history: DataFrame, view: FeatureView) -> DataFrame:
     """Stored rows that only feed the windows of rows dated _first.._last of their entity (history: entity,
     date, the aggregated sources, and _first, _last: the entity's new days; every row dated before
-    _first), merged
-    where no such window tells them apart, in the kernel's layout (compute_features' `partials`).
+    _first), merged where no such window tells them apart, in the kernel's layout (compute_features'
+    `partials`).
 
     A window of w days of a row dated d starts at d - w + 1, so with d in [_first, _last] the history days
     in [_first - w + 1, _last - w + 1] (for each window length w) are the only ones a window may start on;
     they stay single rows. The days between two of them are in every such window or in none, so each
     stretch becomes one row dated on its last day (the day before the next possible start, or before
-    _first): its count, its sum of q, its sum of q^2 (Q2_PARTS) and its max. A daily file at seed scale:
-    about four rows per entity instead of 364."""
+    _first): its count, its sum of q, its sum of q^2 (Q2_PARTS) and its max. A one-day file with windows
+    of 90, 180 and 365 days: at most seven rows per entity (three single days, four stretches) instead of
+    364."""
     entity, date = view.entity_column, view.event_date_column
     types = view.source_types
     windowed = sorted({f.source for f in view.aggregate_features})
