@@ -201,7 +201,7 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
     newest = offline_store.NOT_READ
     if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
         newest = offline_store.newest_date(spark, table_uri, view)
-        if newest is not None and newest >= new_days[0]:
+        if offline_store.holds_rows_from(newest, new_days[0]):
             history, later = offline_store.read_around(spark, table_uri, view, bounds, new_days)
             written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
         else:  # every new day is after the stored ones (a daily file): no stored row changes

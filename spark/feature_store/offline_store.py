@@ -220,7 +220,8 @@ def write_rows(
     values = [c for c in columns if c not in (entity, date, UPDATED_AT, RUN_ID)]
     first, last = date_range
     newest = newest_date(spark, uri, view) if stored_newest is NOT_READ else stored_newest
-    if newest is None or newest < first:
+    against_stored = holds_rows_from(newest, first)
+    if not against_stored:
         # Nothing stored on or after the rows' first date (a daily file of new days): every row is new,
         # and the table need not be read for the comparison.
         compared = rows.select(*columns, F.lit(False).alias(_FOUND), F.lit(True).alias(_CHANGED))
@@ -286,7 +287,7 @@ def write_rows(
         last=counts["last"],
         changes=changes,
         latest=latest,
-        compared=newest is not None and newest >= first,
+        compared=against_stored,
     )
 
 
@@ -389,6 +390,12 @@ def newest_date(spark: SparkSession, uri: str, view: FeatureView) -> dt.date | N
     return spark.read.format("delta").load(uri).agg(F.max(view.event_date_column)).first()[0]
 
 
+def holds_rows_from(newest: dt.date | None, day: dt.date) -> bool:
+    """Whether a table whose newest date is `newest` (newest_date; None: no rows) holds a row dated on or
+    after `day`. When it does not, rows dated from `day` on are all new and no stored row depends on them."""
+    return newest is not None and newest >= day
+
+
 def read_version(spark: SparkSession, uri: str, version: int) -> DataFrame:
     return spark.read.format("delta").option("versionAsOf", version).load(uri)
 
@@ -454,4 +461,5 @@ def read_history(
             & (F.col(date) <= F.date_add(F.col("_last"), lookahead_days))
         )
     )
-    return joined.select(entity, date, *(c.name for c in view.source_columns), *(["_first", "_last"] * keep_bounds))
+    kept = ("_first", "_last") if keep_bounds else ()
+    return joined.select(entity, date, *(c.name for c in view.source_columns), *kept)

@@ -72,10 +72,10 @@ def start_python_workers(spark: SparkSession) -> threading.Thread:
     and importing numpy, pyarrow, pandas (which pyarrow loads on a first to_numpy) and this package: 1-3.6 s
     of a one-day run, measured (docs/PERFORMANCE.md). One task, not one per core: a daily run's kernel is
     one task (its merged rows are few), and a task per core held every core while the input was being
-    read (paired 5 runs: read/validate median 4.1 vs 5.0 s). Workers are
-    reused across tasks (spark.python.worker.reuse, on by default). A mapInArrow, not an RDD job: Spark
-    keys worker pools by their environment, and SQL's Python runners add SPARK_SIMPLIFIED_TRACEBACK, so
-    workers an RDD job starts would not serve the kernel. It never fails the run."""
+    read (paired 5 runs: read/validate median 4.1 vs 5.0 s). Workers are reused across tasks
+    (spark.python.worker.reuse, on by default). A mapInArrow, not an RDD job: Spark keys worker pools by
+    their environment, and SQL's Python runners add SPARK_SIMPLIFIED_TRACEBACK, so workers an RDD job
+    starts would not serve the kernel. It never fails the run."""
 
     def warm() -> None:
         try:
