@@ -125,7 +125,7 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
     classified_input = raw_input.classify(raw_input.read_text(spark, view, files), view, clock.today)
     classified = classified_input.typed
     try:
-        by_reason = {r[raw_input.REASON]: r["count"] for r in classified.groupBy(raw_input.REASON).count().collect()}
+        by_reason, accepted_days = raw_input.counts(classified, view)
         input_rows = sum(by_reason.values())
         accepted = by_reason.pop(None, 0)
         rejected = sum(by_reason.values())
@@ -154,10 +154,17 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
             return
 
         accepted_df = raw_input.accepted_rows(classified, view)
-        rows, date_range, newest = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at)
+        computed = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at, accepted, accepted_days)
         reachable()
         written = offline_store.write_rows(
-            spark, table_uri, rows, view, date_range, computed=lambda: timer.lap("compute_s"), stored_newest=newest
+            spark,
+            table_uri,
+            computed.rows,
+            view,
+            computed.days,
+            computed=lambda: timer.lap("compute_s"),
+            stored_newest=computed.stored_newest,
+            offered=computed.offered,
         )
         summary["offline"] = {
             "table_uri": table_uri,
@@ -179,7 +186,11 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
         else:
             # Said before publishing: if the publish dies, the failure summary names what Delta holds.
             summary["online"] = {"status": "pending", "delta_version": written.version}
-            changes = publish.EVERY_ENTITY if written.changes is None else written.changes
+            changes = written.changes
+            if changes is None:
+                # A table this run created holds exactly the features of the accepted rows: each entity's
+                # newest date there is that of its newest accepted row (not found by a scan of the new version).
+                changes = computed.bounds.select(view.entity_column, F.col("_last").alias("_from"))
             summary["online"] = publish.publish(spark, at, written.version, changes, latest=written.latest)
         timer.lap("online_write_s")
     finally:
@@ -187,15 +198,33 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
     summary["status"] = "succeeded"
 
 
-def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, table_uri: str, updated_at):
-    """Feature rows to write, in table layout, the date range they fall in, and the table's newest date
-    when it was read (else offline_store.NOT_READ). An incremental run reads from Delta the history the
-    new rows need and the later rows whose windows now hold them (up to the longest window - 1 days after
-    the last new day); when the table holds nothing on or after the first new day, only the history."""
+@dataclass(frozen=True)
+class _FeatureRows:
+    """rows: the feature rows to write, in table layout; days: the date range they fall in; stored_newest:
+    the table's newest date when it was read (else offline_store.NOT_READ); bounds: entity, _first, _last
+    of the accepted rows (checkpointed); offered: their Span when they are the features of every accepted
+    row, one each (known without evaluating them), else None."""
+
+    rows: DataFrame
+    days: tuple
+    stored_newest: object
+    bounds: DataFrame
+    offered: offline_store.Span | None
+
+
+def _feature_rows(
+    spark, view: FeatureView, args: JobArgs, accepted: DataFrame, table_uri: str, updated_at, rows: int, days: int
+) -> _FeatureRows:
+    """The feature rows of the accepted rows (`rows` of them, on `days` distinct dates). An incremental run
+    reads from Delta the history the new rows need and the later rows whose windows now hold them (up to
+    the longest window - 1 days after the last new day); when the table holds nothing on or after the
+    first new day, only the history."""
     entity, date = view.entity_column, view.event_date_column
     # One row per entity, used three times (range, history filter, output filter): computed once.
     bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last")).localCheckpoint()
-    first_last = bounds.agg(F.min("_first").alias("first"), F.max("_last").alias("last")).first()
+    first_last = bounds.agg(
+        F.min("_first").alias("first"), F.max("_last").alias("last"), F.count(F.lit(1)).alias("entities")
+    ).first()
     new_days = (first_last["first"], first_last["last"])
     window = view.max_window_days
     newest = offline_store.NOT_READ
@@ -211,9 +240,12 @@ def _feature_rows(spark, view: FeatureView, args: JobArgs, accepted: DataFrame, 
             later = None
             written_days = new_days
         features, sources = features_around_new_rows(accepted, history, later, bounds, view)
+        offered = None
     else:
         features, sources, written_days = compute_features(accepted, view), accepted, new_days
-    return offline_store.to_table_rows(features, sources, view, updated_at, args.run_id), written_days, newest
+        offered = offline_store.Span(rows, int(first_last["entities"]), days, *new_days)
+    table_rows = offline_store.to_table_rows(features, sources, view, updated_at, args.run_id)
+    return _FeatureRows(table_rows, written_days, newest, bounds, offered)
 
 
 def _repair(spark, at: publish.Publication, selection: repair.RepairSelection, summary: dict, timer: _Timer) -> None:

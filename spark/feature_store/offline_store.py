@@ -197,6 +197,17 @@ class WriteResult:
     compared: bool = False
 
 
+@dataclass(frozen=True)
+class Span:
+    """What a set of table rows holds, for the run summary: rows, entities, dates, first and last date."""
+
+    rows: int
+    entities: int
+    dates: int
+    first: dt.date | None
+    last: dt.date | None
+
+
 NOT_READ = object()  # write_rows' stored_newest when the caller has not read it
 _FOUND = "_stored"
 _CHANGED = "_changed"
@@ -223,6 +234,7 @@ def write_rows(
     date_range: tuple,
     computed: Callable[[], None] = lambda: None,
     stored_newest: dt.date | object | None = NOT_READ,
+    offered: Span | None = None,
 ) -> WriteResult:
     """Writes the rows (table layout) that are new or differ in a value from the stored row with the same
     (entity, date); equal rows, with their updated_at and run_id, are left as they are. Nothing changed:
@@ -231,10 +243,11 @@ def write_rows(
     computed (one pass, nothing cached). date_range: first and last date of the rows (or wider bounds);
     computed() is called once the rows are evaluated (for a new table, that is once they are written);
     stored_newest: the table's newest_date when the caller has read it (one Delta metadata query less),
-    else it is read here. The view's run lock (one run per view) means no other writer commits between
-    those reads, the comparison and the commit."""
+    else it is read here; offered: the Span of the rows when the caller knows it without evaluating them
+    (a new table reports it instead of reading its first version back). The view's run lock (one run per
+    view) means no other writer commits between those reads, the comparison and the commit."""
     if not table_exists(spark, uri):
-        return _create_with_rows(spark, uri, rows, view, computed)
+        return _create_with_rows(spark, uri, rows, view, computed, offered)
     entity, date = view.entity_column, view.event_date_column
     columns = table_columns(view)
     values = [c for c in columns if c not in (entity, date, UPDATED_AT, RUN_ID)]
@@ -335,25 +348,34 @@ def _latest_written(
 
 
 def _create_with_rows(
-    spark: SparkSession, uri: str, rows: DataFrame, view: FeatureView, computed: Callable[[], None]
+    spark: SparkSession,
+    uri: str,
+    rows: DataFrame,
+    view: FeatureView,
+    computed: Callable[[], None],
+    offered: Span | None,
 ) -> WriteResult:
     """A new table: the rows are appended as they are computed (nothing cached, no comparison); the
-    counts are read back from the version written, which every later step reads anyway."""
+    counts are those offered, or else read back from the version written."""
     ensure_table(spark, uri, view)
     rows.select(*table_columns(view)).write.format("delta").mode("append").save(uri)
     computed()
     version = snapshot_version(spark, uri)
-    counts = read_version(spark, uri, version).agg(*_span(view)).first()
+    if offered is None:
+        counts = read_version(spark, uri, version).agg(*_span(view)).first()
+        offered = Span(
+            int(counts["rows"]), int(counts["entities"]), int(counts["dates"]), counts["first"], counts["last"]
+        )
     return WriteResult(
         version=version,
-        rows=int(counts["rows"]),
-        inserted=int(counts["rows"]),
+        rows=offered.rows,
+        inserted=offered.rows,
         updated=0,
         unchanged=0,
-        entities=int(counts["entities"]),
-        dates=int(counts["dates"]),
-        first=counts["first"],
-        last=counts["last"],
+        entities=offered.entities,
+        dates=offered.dates,
+        first=offered.first,
+        last=offered.last,
         changes=None,
     )
 

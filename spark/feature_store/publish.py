@@ -18,9 +18,6 @@ from pyspark.sql import functions as F
 from . import offline_store, online_store, publish_log
 from .feature_view import FeatureView
 
-# `changes` meaning every entity of the version (a table a run created).
-EVERY_ENTITY = "every-entity"
-
 
 @dataclass(frozen=True)
 class Publication:
@@ -63,7 +60,7 @@ def publish(
     spark: SparkSession,
     at: Publication,
     version: int,
-    changes: DataFrame | str | None,
+    changes: DataFrame | None,
     repaired: tuple[str, ...] | list[str] = (),
     latest: DataFrame | None = None,
 ) -> dict:
@@ -125,22 +122,13 @@ def publish(
 
 
 def latest_rows(
-    spark: SparkSession, view: FeatureView, table_uri: str, version: int, changes: DataFrame | str | None
+    spark: SparkSession, view: FeatureView, table_uri: str, version: int, changes: DataFrame | None
 ) -> DataFrame:
     """The latest row of each changed entity in a committed Delta version, so the online row equals the
     offline row (including updated_at of the run that last changed it). changes: (entity, _from), the
     newest changed date; the latest row is at or after it."""
     entity, date = view.entity_column, view.event_date_column
     newest_first = Window.partitionBy(entity).orderBy(F.col(date).desc())
-    if changes is EVERY_ENTITY:
-        # Each entity's newest date from the key columns alone (a narrow scan); then only rows from the
-        # earliest of those dates on are read whole, as for any other set of changes.
-        changes = (
-            offline_store.read_version(spark, table_uri, version)
-            .groupBy(entity)
-            .agg(F.max(date).alias("_from"))
-            .localCheckpoint(eager=True)
-        )
     low = None if changes is None else changes.agg(F.min("_from")).first()[0]
     if low is None:
         return offline_store.read_version(spark, table_uri, version).limit(0)

@@ -67,9 +67,14 @@ def test_full_run_then_rerun_leaves_both_stores_unchanged(spark, view, cassandra
     path, frame = generate(tmp_path, "raw.csv", dt.date(2012, 1, 1), dt.date(2012, 12, 31))
     code, first = run_job(spark, job_args(tmp_path, [path], keyspace=keyspace))
     assert code == 0, first
-    assert first["offline"]["rows_written"] == len(frame)
-    assert first["online"]["rows_upserted"] == frame["household_id"].nunique()
     offline = offline_rows(spark, tmp_path / "offline" / "energy")
+    # The summary of the new table's first version: what it holds, told without reading it back.
+    written = first["offline"]
+    assert written["rows_written"] == written["rows_inserted"] == len(frame) == len(offline)
+    assert written["entities_written"] == offline["household_id"].nunique() == frame["household_id"].nunique()
+    assert written["dates_written"] == offline["day"].nunique()
+    assert (written["first_date"], written["last_date"]) == (str(offline["day"].min()), str(offline["day"].max()))
+    assert first["online"]["rows_upserted"] == frame["household_id"].nunique()
     online = normalise_online(online_rows(cassandra_session, keyspace, view))
     assert_same(online, normalise_online(latest_offline_as_online(offline, view)))
 
