@@ -249,8 +249,10 @@ def _with_duplicates(classified: DataFrame, duplicated: DataFrame, view: Feature
 
 def counts(classified: DataFrame, view: FeatureView) -> tuple[dict[str | None, int], int]:
     """Rows per reject reason (None: accepted) and the number of distinct dates of the accepted rows, in
-    one pass over the classified rows (grouped by reason and date: a few groups per day)."""
-    per_day = classified.groupBy(F.col(REASON), _typed(view.event_date_column).alias("_day")).count().collect()
+    one pass over the classified rows (grouped by reason, and accepted rows also by date: one group per
+    reason and one per accepted day, whatever dates the rejected rows carry)."""
+    accepted_day = F.when(F.col(REASON).isNull(), _typed(view.event_date_column))
+    per_day = classified.groupBy(F.col(REASON), accepted_day.alias("_day")).count().collect()
     by_reason: dict[str | None, int] = {}
     for row in per_day:
         by_reason[row[REASON]] = by_reason.get(row[REASON], 0) + row["count"]

@@ -152,6 +152,28 @@ def test_rows_dated_after_today_plus_the_views_allowance_are_future_dates(spark,
     assert "after 2013-01-11" in next(r[DETAIL] for r in rows if r["day"] == "2104-01-01")
 
 
+def test_counts_give_rows_per_reason_and_the_accepted_rows_distinct_dates(spark, view, tmp_path):
+    """The run summary's counts: every row under its reason, and the distinct dates of the accepted rows
+    only (a new table's `dates_written`), not of rejected ones."""
+    from feature_store.raw_input import classify, counts, read_text
+
+    path = tmp_path / "counts.csv"
+    lines = [
+        "MAC000002,2013-01-01,1,1,1,48,1,1,1",
+        "MAC000003,2013-01-01,1,1,1,48,1,1,1",
+        "MAC000002,2013-01-02,1,1,1,48,1,1,1",
+        "MAC000004,2013-01-03,1,1,1,48,1,x,1",  # bad number, on a day no accepted row has
+        "MAC000004,2104-01-01,1,1,1,48,1,1,1",  # future date
+        "MAC000005,2013-01-04,1,1,1,48,1,1,1",  # duplicated: both copies rejected, and the day with them
+        "MAC000005,2013-01-04,1,1,1,48,1,1,1",
+    ]
+    path.write_text(",".join(synthetic.HEADER) + "\n" + "\n".join(lines) + "\n")
+    classified = classify(read_text(spark, view, [str(path)]), view, dt.date(2013, 1, 10)).typed
+    by_reason, accepted_days = counts(classified, view)
+    assert by_reason == {None: 3, "bad_number": 1, "future_date": 1, "duplicate_key": 2}
+    assert accepted_days == 2
+
+
 def test_values_outside_the_views_declared_bounds_are_out_of_range(spark, view, tmp_path):
     from feature_store.raw_input import DETAIL, REASON, classify, read_text
 
