@@ -213,12 +213,19 @@ class _FeatureRows:
 
 
 def _feature_rows(
-    spark, view: FeatureView, args: JobArgs, accepted: DataFrame, table_uri: str, updated_at, rows: int, days: int
+    spark,
+    view: FeatureView,
+    args: JobArgs,
+    accepted: DataFrame,
+    table_uri: str,
+    updated_at,
+    row_count: int,
+    day_count: int,
 ) -> _FeatureRows:
-    """The feature rows of the accepted rows (`rows` of them, on `days` distinct dates). An incremental run
-    reads from Delta the history the new rows need and the later rows whose windows now hold them (up to
-    the longest window - 1 days after the last new day); when the table holds nothing on or after the
-    first new day, only the history."""
+    """The feature rows of the accepted rows (`row_count` of them, on `day_count` distinct dates). An
+    incremental run reads from Delta the history the new rows need and the later rows whose windows now
+    hold them (up to the longest window - 1 days after the last new day); when the table holds nothing on
+    or after the first new day, only the history."""
     entity, date = view.entity_column, view.event_date_column
     # One row per entity, used three times (range, history filter, output filter): computed once.
     bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last")).localCheckpoint()
@@ -243,7 +250,7 @@ def _feature_rows(
         offered = None
     else:
         features, sources, written_days = compute_features(accepted, view), accepted, new_days
-        offered = offline_store.Span(rows, int(first_last["entities"]), days, *new_days)
+        offered = offline_store.Span(row_count, int(first_last["entities"]), day_count, *new_days)
     table_rows = offline_store.to_table_rows(features, sources, view, updated_at, args.run_id)
     return _FeatureRows(table_rows, written_days, newest, bounds, offered)
 
