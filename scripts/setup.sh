@@ -6,7 +6,8 @@
 
 install_node_modules() {
   local stamp="$ROOT/node_modules/.package-lock.sha256"
-  local want; want="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
+  # The lock and the patches npm's postinstall applies to installed packages (patches/, by patch-package).
+  local want; want="$(cat "$ROOT/package-lock.json" "$ROOT"/patches/*.patch | sha256sum | cut -d' ' -f1)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     log "npm: node_modules is up to date"
     return 0

@@ -4,7 +4,7 @@
 // zod/mini (classic zod is ~410 kB more to compile at every cold start), and still fail init clearly on
 // a bad setting and log a failed request's stack mapped to the TypeScript sources.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -79,6 +79,15 @@ describe("getFeatures' Lambda bundle", () => {
     expect(zodInputs.some((input) => input.includes("/zod/v4/mini/"))).toBe(true);
     expect(zodInputs.filter((input) => input.includes("/zod/v4/classic/"))).toEqual([]);
     expect(zodInputs.filter((input) => /\/zod\/v4\/locales\/(?!en\.js|index\.js)/.test(input))).toEqual([]);
+  });
+
+  it("carries the patched driver: one control-connection refresh at a time (patches/, NODEJS-681)", () => {
+    // The patch is applied to node_modules by npm's postinstall; a bundle built without it would
+    // let a store blip end the execution environment (tests/integration/online-store-reconnect.test.ts).
+    const bundle = readFileSync(join(dir, GET_FEATURES_BUNDLE), "utf8");
+    // Minified: property names stay, local names do not.
+    expect(bundle).toMatch(/if\(this\._refreshInFlight\)return this\._refreshInFlight/);
+    expect(bundle).toMatch(/await this\._refreshOnce\(\w+\)\}/);
   });
 
   it("fails init on a bad setting with the variable's name and zod's English message", () => {
