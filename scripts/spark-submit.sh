@@ -40,11 +40,15 @@ if [[ -z "${CASSANDRA_USERNAME:-}" && -f "$credentials" && " $* " != *" --cassan
 fi
 
 # An incremental run is short (seconds of work, most of it warming up): the JIT's quick tier alone
-# (C1) and the serial collector start it sooner here, measured (docs/PERFORMANCE.md); a backfill keeps
-# the full JIT and G1.
+# (C1) and the serial collector start it sooner here, measured (docs/PERFORMANCE.md). A backfill keeps
+# the full JIT, with the throughput collector: on 2 cores and a 1.5 GB heap, G1's barriers and
+# concurrent threads cost more than they save (paired runs: wall 0.89, CPU 0.89, peak RSS lower; docs/
+# PERFORMANCE.md, seventh round). Local runs only: an EMR step keeps the release's JVM defaults.
 java_options="-Dlog4j2.level=warn"
 if [[ " $* " == *" --mode incremental "* ]]; then
   java_options+=" ${SPARK_INCREMENTAL_JIT_OPTIONS--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
+else
+  java_options+=" ${SPARK_BACKFILL_GC_OPTIONS--XX:+UseParallelGC}"
 fi
 
 # Class-data sharing: a local job's JVM loads ~27,000 classes, and reading, parsing and verifying them is
