@@ -98,6 +98,9 @@ def _described(tree: list[tuple[int, int]]) -> list[dict]:
 def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
     print(f"[bench] {name}: {' '.join(command)}", flush=True)
     log_path = os.path.join(WORK, f"{name}.log")
+    # Each run's own load (1, 5, 15 min) at its start and end: the incremental run starts straight after
+    # the backfill, when the 1-minute average still shows the backfill's two busy cores.
+    load_at_start = os.getloadavg()
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -120,10 +123,22 @@ def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
             done.set()
             sampler.join()
     wall = time.monotonic() - started
-    print(f"[bench] {name}: exit {code} in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB", flush=True)
+    load_at_end = os.getloadavg()
+    print(
+        f"[bench] {name}: exit {code} in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB, "
+        f"load {load_at_start[0]:.2f} -> {load_at_end[0]:.2f}",
+        flush=True,
+    )
     if code != 0:
         raise SystemExit(f"{name} failed (exit {code}); see {log_path}")
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(peak / 2**20), "peak_processes": at_peak, "log": log_path}
+    return {
+        "wall_s": round(wall, 2),
+        "peak_rss_mib": round(peak / 2**20),
+        "peak_processes": at_peak,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_at_end,
+        "log": log_path,
+    }
 
 
 # --- data and stores ------------------------------------------------------------------------------
