@@ -36,5 +36,16 @@ install_checkov() {
   ln -sfn "$venv/bin/checkov" "$VENV/bin/checkov"
 }
 
+# Spark puts pyspark.zip and py4j's zip first on the path of the job's driver and of every worker daemon;
+# zipimport never writes bytecode, so each of them compiled pyspark's modules at every start (~0.5 s
+# each, docs/PERFORMANCE.md). Bytecode beside the sources in those zips is used instead (checked against
+# its source). Run every time: a no-op once done, and pip may have put back a zip of sources.
+add_spark_bytecode() {
+  local zips=("$VENV"/lib/python3*/site-packages/pyspark/python/lib/*.zip)
+  [[ -f "${zips[0]}" ]] || die "no pyspark zips under $VENV: the install above did not finish"
+  "$VENV/bin/python" "$ROOT/scripts/bytecode_zip.py" --in-place "${zips[@]}"
+}
+
 with_lock python install_python
+with_lock python add_spark_bytecode
 with_lock python install_checkov

@@ -23,11 +23,12 @@ if [[ "${1:-}" == *.py ]]; then job="$(cd "$(dirname "$1")" && pwd)/$(basename "
 [[ -f "$job" ]] || die "no such job script: $job"
 jars="$(find "$JARS/spark" -name '*.jar' | sort | paste -sd, -)"
 
-# The package goes in as a zip, like --py-files s3://…/feature_store.zip on EMR.
+# The package goes in as a zip, like --py-files s3://…/feature_store.zip on EMR, with its bytecode beside the
+# sources (scripts/bytecode_zip.py: the driver and the worker daemon would otherwise compile it at every
+# start). The zip replaces the last one at once, so two local jobs may start together.
 zip_dir="$LOCAL/spark" && mkdir -p "$zip_dir"
 zip_file="$zip_dir/feature_store.zip"
-tmp_zip="$zip_file.$$.tmp"  # per process: two local jobs may start at once
-(cd "$ROOT/spark" && python3 -m zipfile -c "$tmp_zip" feature_store >/dev/null && mv "$tmp_zip" "$zip_file")
+"$VENV/bin/python" "$ROOT/scripts/bytecode_zip.py" --dir "$ROOT/spark/feature_store" "$zip_file"
 
 # The local Cassandra requires a login (as Keyspaces does): the project role written by
 # scripts/cassandra.sh start. A Keyspaces profile authenticates with SigV4 and must get no password.
