@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -98,13 +99,43 @@ def run(spark: SparkSession, args: JobArgs, summary: dict | None = None, clock: 
     # Before anything is committed: the online store answers and has the view's table (checked alongside
     # the reading and computing, which commit nothing; `reachable()` waits for the answer and raises its
     # error), and a publish an earlier run left unfinished is finished first (the stores never stay apart).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="online-check") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ahead") as pool:
         check = pool.submit(online_store.check_reachable, spark, view, args.cassandra)
-        _run_checked(spark, args, view, summary, clock, timer, check.result)
+        stored_newest = _stored_newest_ahead(pool, spark, args, view)
+        _run_checked(spark, args, view, summary, clock, timer, check.result, stored_newest)
     return _finish(summary, timer)
 
 
-def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: JobClock, timer: _Timer, reachable):
+def _stored_newest_ahead(pool: ThreadPoolExecutor, spark, args: JobArgs, view: FeatureView) -> Callable[[], object]:
+    """What an incremental run needs to know of its table before computing: its newest date
+    (offline_store.newest_date), or NOT_READ when the run computes without reading it (no table yet, a
+    full run, a view without windows). Asking builds the Delta snapshot's state, a few small jobs and the
+    driver's reading of the log (~3 s of a one-day run, docs/PERFORMANCE.md), so it is asked at the start,
+    in the background, alongside the pre-flight and the reading of the input, which commit nothing. The
+    view's run lock (one run per view) means no commit lands in between. Returns the answer's getter: it
+    waits for the answer, and raises the error the reading raised."""
+    if args.repair is not None or args.mode != "incremental" or view.max_window_days <= 0:
+        return lambda: offline_store.NOT_READ
+    uri = offline_store.table_uri(args.offline_uri, view)
+
+    def read() -> object:
+        if not offline_store.table_exists(spark, uri):
+            return offline_store.NOT_READ
+        return offline_store.newest_date(spark, uri, view)
+
+    return pool.submit(read).result
+
+
+def _run_checked(
+    spark,
+    args: JobArgs,
+    view: FeatureView,
+    summary: dict,
+    clock: JobClock,
+    timer: _Timer,
+    reachable: Callable[[], object],
+    stored_newest: Callable[[], object],
+):
     table_uri = offline_store.table_uri(args.offline_uri, view)
     log_uri = publish_log.log_uri(args.offline_uri, view)
     at = publish.Publication(view, table_uri, log_uri, args.cassandra, args.run_id, clock.updated_at)
@@ -154,7 +185,9 @@ def _run_checked(spark, args: JobArgs, view: FeatureView, summary: dict, clock: 
             return
 
         accepted_df = raw_input.accepted_rows(classified, view)
-        computed = _feature_rows(spark, view, args, accepted_df, table_uri, clock.updated_at, accepted, accepted_days)
+        computed = _feature_rows(
+            spark, view, args, accepted_df, table_uri, clock.updated_at, accepted, accepted_days, stored_newest()
+        )
         reachable()
         written = offline_store.write_rows(
             spark,
@@ -221,11 +254,13 @@ def _feature_rows(
     updated_at,
     row_count: int,
     day_count: int,
+    newest: object,
 ) -> _FeatureRows:
     """The feature rows of the accepted rows (`row_count` of them, on `day_count` distinct dates). An
-    incremental run reads from Delta the history the new rows need and the later rows whose windows now
-    hold them (up to the longest window - 1 days after the last new day); when the table holds nothing on
-    or after the first new day, only the history."""
+    incremental run (`newest`: its table's newest date, from _stored_newest_ahead; NOT_READ for any other
+    run) reads from Delta the history the new rows need and the later rows whose windows now hold them (up
+    to the longest window - 1 days after the last new day); when the table holds nothing on or after the
+    first new day, only the history."""
     entity, date = view.entity_column, view.event_date_column
     # One row per entity, used three times (range, history filter, output filter): computed once.
     bounds = accepted.groupBy(entity).agg(F.min(date).alias("_first"), F.max(date).alias("_last")).localCheckpoint()
@@ -234,9 +269,7 @@ def _feature_rows(
     ).first()
     new_days = (first_last["first"], first_last["last"])
     window = view.max_window_days
-    newest = offline_store.NOT_READ
-    if args.mode == "incremental" and window > 0 and offline_store.table_exists(spark, table_uri):
-        newest = offline_store.newest_date(spark, table_uri, view)
+    if newest is not offline_store.NOT_READ:
         if offline_store.holds_rows_from(newest, new_days[0]):
             history, later = offline_store.read_around(spark, table_uri, view, bounds, new_days)
             written_days = (new_days[0], new_days[1] + dt.timedelta(days=window - 1))
