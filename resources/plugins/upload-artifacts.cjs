@@ -134,7 +134,10 @@ async function buildZip(entries) {
   const JSZip = require("jszip");
   const zip = new JSZip();
   const date = new Date("2000-01-01T00:00:00Z");
-  for (const entry of entries) zip.file(entry.name, fs.readFileSync(entry.path), { date });
+  // No folder entries: JSZip would stamp them with the build time, so two builds of the same files would
+  // differ. zipimport finds a package by its __init__.py and needs none.
+  for (const entry of entries)
+    zip.file(entry.name, fs.readFileSync(entry.path), { date, createFolders: false });
   return zip.generateAsync({ type: "nodebuffer", compression: "DEFLATE", platform: "UNIX" });
 }
 

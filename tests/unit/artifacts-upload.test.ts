@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import JSZip from "jszip";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { compiledViewJson } from "#commons/compiled-view.js";
 import { loadFeatureViewFile } from "#commons/feature-view-files.js";
 import { ARTIFACT_KEYS } from "#commons/jobs/artifacts.js";
@@ -143,6 +143,23 @@ describe("artifact selection", () => {
     expect(first.equals(second)).toBe(true);
     const read = await JSZip.loadAsync(first);
     expect(await read.file("feature_store/transforms.py")?.async("string")).toBe("def f(): pass");
+  });
+
+  it("builds identical bytes whatever the clock reads: no entry carries the build time", async () => {
+    completeProject();
+    const [zip] = plugin.selectArtifacts(root).zips;
+    // JSZip adds the folder entries itself, stamped with the current time unless told otherwise: two
+    // builds a second apart differed (the test above failed when its builds straddled a zip timestamp).
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(new Date("2026-01-01T00:00:00Z"));
+      const first = await plugin.buildZip(zip?.entries ?? []);
+      vi.setSystemTime(new Date("2026-06-01T12:34:56Z"));
+      const second = await plugin.buildZip(zip?.entries ?? []);
+      expect(first.equals(second)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("treats keys under the managed prefixes that were not uploaded as stale, and nothing else", () => {
