@@ -81,7 +81,7 @@ def add_bytecode(zip_path: str) -> bool:
         names = archive.namelist()
         if any(name.endswith(".pyc") for name in names):
             return False
-        entries = [(name, archive.read(name)) for name in names if not name.endswith("/")]
+        entries = [(name, archive.read(name)) for name in names]  # folder entries too, as they were
     _write(zip_path, entries)
     return True
 

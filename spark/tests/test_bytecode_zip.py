@@ -69,12 +69,20 @@ def test_bytecode_is_added_to_a_zip_of_sources_once(tmp_path, bytecode_zip):
     out = tmp_path / "pkg.zip"
     package = _package(tmp_path)
     with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("pkg/", b"")
         archive.write(package / "__init__.py", "pkg/__init__.py")
         archive.write(package / "mod.py", "pkg/mod.py")
     assert _imported(out) == (f"{out}/pkg/mod.py", "from source")
 
     assert bytecode_zip.add_bytecode(str(out)) is True
     assert _imported(out) == (f"{out}/pkg/mod.pyc", "from source")
+    assert sorted(zipfile.ZipFile(out).namelist()) == [
+        "pkg/",
+        "pkg/__init__.py",
+        "pkg/__init__.pyc",
+        "pkg/mod.py",
+        "pkg/mod.pyc",
+    ]
     assert oct(os.stat(out).st_mode & 0o777) == "0o644"
     written = os.stat(out).st_mtime_ns
     assert bytecode_zip.add_bytecode(str(out)) is False
