@@ -174,14 +174,23 @@ def _values_differ(view: FeatureView, mine: str = "s.{}", stored: str = "t.{}") 
 
 
 @dataclass(frozen=True)
+class LatestRows:
+    """The latest row of each changed entity (table layout), one per entity, and how many there are
+    (counted with the check that found them, so the publish need not count them again)."""
+
+    rows: DataFrame
+    count: int
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """What one write did. version: the table version after it (unchanged when nothing changed: no
     commit). rows: the computed rows offered; inserted/updated: the rows committed; unchanged: rows equal
     to the stored ones, left alone. changes: (entity, _from), the newest committed date per entity, for
     the publish (None: every entity of a table this write created). latest: the committed latest row of
-    every changed entity (table layout) when the written rows show it (`_latest_written` says when), else
-    None: the publish reads it back from the committed version. compared: whether the rows were compared
-    with stored rows (False: the table held nothing on or after their first date, so all were new)."""
+    every changed entity when the written rows show it (`_latest_written` says when), else None: the
+    publish reads it back from the committed version. compared: whether the rows were compared with
+    stored rows (False: the table held nothing on or after their first date, so all were new)."""
 
     version: int
     rows: int
@@ -193,7 +202,7 @@ class WriteResult:
     first: dt.date | None
     last: dt.date | None
     changes: DataFrame | None
-    latest: DataFrame | None = None
+    latest: LatestRows | None = None
     compared: bool = False
 
 
@@ -326,7 +335,7 @@ def write_rows(
 
 def _latest_written(
     view: FeatureView, changed: DataFrame, per_entity: DataFrame, stored_newest: dt.date | None
-) -> DataFrame | None:
+) -> LatestRows | None:
     """The latest row of every changed entity once this write commits, taken from the changed rows when
     they show it, so the publish need not read the new version back (a snapshot of the new version and a
     scan: seconds of a daily run). They show it when (1) each changed entity's newest offered row is one
@@ -337,14 +346,17 @@ def _latest_written(
     longest window, or a row recomputed to the values it had, does not: None, and the publish reads back."""
     entity, date = view.entity_column, view.event_date_column
     check = per_entity.agg(
-        F.min(_NEWEST).alias("horizon"), F.sum((F.col("_from") != F.col(_NEWEST)).cast("long")).alias("stale")
+        F.min(_NEWEST).alias("horizon"),
+        F.sum((F.col("_from") != F.col(_NEWEST)).cast("long")).alias("stale"),
+        F.count(F.lit(1)).alias("entities"),
     ).first()
     if check["horizon"] is None or check["stale"]:
         return None
     if stored_newest is not None and stored_newest > check["horizon"]:
         return None
     newest = per_entity.select(entity, F.col(_NEWEST).alias(date))
-    return changed.join(F.broadcast(newest), [entity, date])
+    # One row per entity: (entity, date) is unique among the changed rows.
+    return LatestRows(changed.join(F.broadcast(newest), [entity, date]), int(check["entities"]))
 
 
 def _create_with_rows(

@@ -62,14 +62,14 @@ def publish(
     version: int,
     changes: DataFrame | None,
     repaired: tuple[str, ...] | list[str] = (),
-    latest: DataFrame | None = None,
+    latest: offline_store.LatestRows | None = None,
 ) -> dict:
     """Writes the latest row of every changed entity, read from the committed Delta version, with one
     write timestamp after every earlier publish's; then records the version in the publish log.
     repaired: entities a repair removed rows of (their latest remaining row may be of any date); those
     left with no row at all have their online row deleted, at the same timestamp, after the writes.
-    latest: those rows, when the run's write already shows them (offline_store.WriteResult.latest):
-    nothing is read back."""
+    latest: those rows and their count, when the run's write already shows them
+    (offline_store.WriteResult.latest): nothing is read back or counted."""
     view = at.view
     previous = publish_log.read(spark, at.log_uri)
     now = dt.datetime.now(dt.UTC)
@@ -83,16 +83,21 @@ def publish(
         changes = anywhere if changes is None else changes.unionByName(anywhere)
         changes = changes.groupBy(entity).agg(F.min("_from").alias("_from"))
     read_back = latest is None
-    if read_back:
-        latest = latest_rows(spark, view, at.table_uri, version, changes)
-    online = online_store.online_rows(latest, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        online_count = online.count()
-        gone = set(repaired) - {r["entity_id"] for r in online.select("entity_id").collect()} if repaired else set()
+    if latest is not None and not repaired:
+        # The run's own rows, counted already: written as they are, with no cache and no count.
+        online_count, gone = latest.count, set()
         if online_count:
-            online_store.write_online(online, view, at.target)
-    finally:
-        online.unpersist()
+            online_store.write_online(online_store.online_rows(latest.rows, view, write_micros), view, at.target)
+    else:
+        rows = latest_rows(spark, view, at.table_uri, version, changes) if read_back else latest.rows
+        online = online_store.online_rows(rows, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            online_count = online.count()
+            gone = set(repaired) - {r["entity_id"] for r in online.select("entity_id").collect()} if repaired else set()
+            if online_count:
+                online_store.write_online(online, view, at.target)
+        finally:
+            online.unpersist()
     if gone:
         with online_store.DriverSession(spark, at.target) as session:
             session.delete_entities(view.online_table, sorted(gone), write_micros)

@@ -108,6 +108,8 @@ def test_incremental_run_equals_full_recompute_and_old_replays_change_nothing_on
     # latest rows are the rows just written, published without reading the version back.
     assert summary["offline"]["compared_with_stored"] is False, summary["offline"]
     assert summary["online"]["read_back"] is False, summary["online"]
+    # ... and counted by the write's own check, not again: one row per entity of the new days.
+    assert summary["online"]["rows_upserted"] == pd.read_csv(latest)["household_id"].nunique(), summary["online"]
 
     # The reference: everything at once, into its own table and keyspace.
     full_offline, full_keyspace = tmp_path / "full", make_keyspace()
