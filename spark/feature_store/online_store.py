@@ -50,7 +50,9 @@ class CassandraTarget:
     datacenter: str = "datacenter1"
     profile_path: str | None = None  # Java driver profile (Keyspaces: endpoint, TLS, SigV4)
     concurrent_writes: int = 8
-    retries: int = 10
+    # Keyspaces answers insufficient capacity with write timeouts; AWS recommends many retries
+    # (docs/AWS_CONTRACTS.md K19). The Keyspaces profile sets the same count for EMR.
+    retries: int = 500
     # Bounds on reaching the store, so an unreachable one fails the job in seconds instead of hanging.
     connect_timeout_ms: int = 10_000
     read_timeout_ms: int = 30_000

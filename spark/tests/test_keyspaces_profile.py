@@ -8,6 +8,8 @@ import subprocess
 
 from conftest import ROOT
 
+from feature_store.online_store import CassandraTarget, DriverSession
+
 RENDER = (
     "const { renderKeyspacesProfile } = require('./resources/keyspaces-profile.cjs');"
     "process.stdout.write(renderKeyspacesProfile(process.argv[1]));"
@@ -37,3 +39,41 @@ def test_the_rendered_profile_loads_in_the_driver_with_the_stack_region(spark, t
     assert profile.getString(option.REQUEST_CONSISTENCY) == "LOCAL_QUORUM"
     assert profile.getBoolean(option.RECONNECT_ON_INIT) is False
     assert profile.getDuration(option.CONNECTION_CONNECT_TIMEOUT).getSeconds() == 10
+
+
+def _write_timeout_decisions(jvm, policy, attempts: tuple[int, ...]) -> list[str]:
+    """What a retry policy decides for a single-row write that timed out at LOCAL_QUORUM, after `n` retries
+    (Keyspaces reports insufficient capacity as a write timeout: docs/AWS_CONTRACTS.md K19)."""
+    core = jvm.com.datastax.oss.driver.api.core
+    statement = core.cql.SimpleStatement.newInstance("INSERT INTO t (k) VALUES (1)")
+    quorum, simple = core.DefaultConsistencyLevel.LOCAL_QUORUM, core.servererrors.DefaultWriteType.SIMPLE
+    return [str(policy.onWriteTimeoutVerdict(statement, quorum, simple, 2, 0, n).getRetryDecision()) for n in attempts]
+
+
+def test_the_profile_retries_a_throttled_write_as_many_times_as_aws_recommends(spark, tmp_path):
+    # The connector hands a profile file to the driver as it is: its spark.cassandra.query.retry.count
+    # does not apply on EMR, the profile's retry policy does (DefaultRetryPolicy would give up on the first
+    # write timeout, failing the publish on the first throttled write).
+    text = subprocess.run(
+        ["node", "-e", RENDER, "eu-central-1"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    path = tmp_path / "keyspaces-application.conf"
+    path.write_text(text)
+    jvm = spark.sparkContext._jvm
+    loader = jvm.com.datastax.oss.driver.api.core.config.DriverConfigLoader.fromFile(jvm.java.io.File(str(path)))
+    arguments = jvm.com.datastax.oss.driver.api.core.session.ProgrammaticArguments.builder().build()
+    context = jvm.com.datastax.oss.driver.internal.core.context.DefaultDriverContext(loader, arguments)
+    policy = context.getRetryPolicies().get("default")  # built from the profile, as a session would
+
+    retries = CassandraTarget(keyspace="ks").retries
+    assert retries >= 500
+    assert _write_timeout_decisions(jvm, policy, (0, retries - 1, retries)) == ["RETRY_SAME", "RETRY_SAME", "RETHROW"]
+
+
+def test_the_local_session_retries_a_throttled_write_as_the_profile_does(spark, keyspace):
+    # Locally the connector builds the driver's configuration from the job's options (no profile).
+    target = CassandraTarget(keyspace=keyspace)
+    with DriverSession(spark, target) as session:
+        policy = session._session.getContext().getRetryPolicies().get("default")
+        decisions = _write_timeout_decisions(spark.sparkContext._jvm, policy, (0, target.retries - 1, target.retries))
+    assert decisions == ["RETRY_SAME", "RETRY_SAME", "RETHROW"]
