@@ -10,8 +10,9 @@ same-run baseline. Not a test. Writes bench/results/pipeline-<timestamp>.json.
 4. Baseline, re-expressed on the same engines: running windows (rowsBetween) over all rows anchored at the
    fixed date 2014-02-28, nulls filled with 0, the full history written online into a table clustered by
    (id, day), and the offline copy overwritten. (Run as `spark-submit bench/pipeline_bench.py --baseline-app`.)
-Each run is timed from spark-submit start to exit; peak memory is the highest sampled RSS sum of the
-spark-submit process tree (driver JVM + Python driver + Python workers), sampled every 0.25 s from /proc;
+Each run is timed from spark-submit start to exit, with the CPU seconds of its process tree; peak memory
+is the highest sampled RSS sum of the spark-submit process tree (driver JVM + Python driver + Python
+workers), sampled every 0.25 s from /proc;
 the JSON lists the processes of that peak sample (`peak_processes`), so an outlier says what made it.
 """
 
@@ -22,6 +23,7 @@ import datetime as dt
 import glob
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -101,6 +103,9 @@ def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
     # Each run's own load (1, 5, 15 min) at its start and end: the incremental run starts straight after
     # the backfill, when the 1-minute average still shows the backfill's two busy cores.
     load_at_start = os.getloadavg()
+    # CPU seconds of the run's process tree (user + system, every process it waited for): the work done,
+    # which the load beside it changes less than the wall time.
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -123,9 +128,11 @@ def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
             done.set()
             sampler.join()
     wall = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     load_at_end = os.getloadavg()
     print(
-        f"[bench] {name}: exit {code} in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB, "
+        f"[bench] {name}: exit {code} in {wall:.1f} s ({cpu:.1f} CPU-s), peak RSS {peak / 2**20:.0f} MiB, "
         f"load {load_at_start[0]:.2f} -> {load_at_end[0]:.2f}",
         flush=True,
     )
@@ -133,6 +140,7 @@ def measured_run(name: str, command: list[str], env: dict[str, str]) -> dict:
         raise SystemExit(f"{name} failed (exit {code}); see {log_path}")
     return {
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 1),
         "peak_rss_mib": round(peak / 2**20),
         "peak_processes": at_peak,
         "load_average_at_start": load_at_start,
