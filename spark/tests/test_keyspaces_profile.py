@@ -16,16 +16,20 @@ RENDER = (
 )
 
 
-def test_the_rendered_profile_loads_in_the_driver_with_the_stack_region(spark, tmp_path):
-    text = subprocess.run(
-        ["node", "-e", RENDER, "eu-central-1"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout
+def _rendered_profile(spark, tmp_path, region: str = "eu-central-1"):
+    """The profile as the deploy renders it for `region`, written to a file: (its path, the driver's
+    loader of it)."""
+    text = subprocess.run(["node", "-e", RENDER, region], cwd=ROOT, check=True, capture_output=True, text=True).stdout
     path = tmp_path / "keyspaces-application.conf"
     path.write_text(text)
+    jvm = spark.sparkContext._jvm
+    return path, jvm.com.datastax.oss.driver.api.core.config.DriverConfigLoader.fromFile(jvm.java.io.File(str(path)))
 
+
+def test_the_rendered_profile_loads_in_the_driver_with_the_stack_region(spark, tmp_path):
+    path, loader = _rendered_profile(spark, tmp_path)
     jvm = spark.sparkContext._jvm
     option = jvm.com.datastax.oss.driver.api.core.config.DefaultDriverOption
-    loader = jvm.com.datastax.oss.driver.api.core.config.DriverConfigLoader.fromFile(jvm.java.io.File(str(path)))
     profile = loader.getInitialConfig().getDefaultProfile()
 
     assert list(profile.getStringList(option.CONTACT_POINTS)) == ["cassandra.eu-central-1.amazonaws.com:9142"]
@@ -54,13 +58,8 @@ def test_the_profile_retries_a_throttled_write_as_many_times_as_aws_recommends(s
     # The connector hands a profile file to the driver as it is: its spark.cassandra.query.retry.count
     # does not apply on EMR, the profile's retry policy does (DefaultRetryPolicy would give up on the first
     # write timeout, failing the publish on the first throttled write).
-    text = subprocess.run(
-        ["node", "-e", RENDER, "eu-central-1"], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout
-    path = tmp_path / "keyspaces-application.conf"
-    path.write_text(text)
+    _, loader = _rendered_profile(spark, tmp_path)
     jvm = spark.sparkContext._jvm
-    loader = jvm.com.datastax.oss.driver.api.core.config.DriverConfigLoader.fromFile(jvm.java.io.File(str(path)))
     arguments = jvm.com.datastax.oss.driver.api.core.session.ProgrammaticArguments.builder().build()
     context = jvm.com.datastax.oss.driver.internal.core.context.DefaultDriverContext(loader, arguments)
     policy = context.getRetryPolicies().get("default")  # built from the profile, as a session would
