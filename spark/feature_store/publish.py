@@ -83,14 +83,15 @@ def publish(
         changes = anywhere if changes is None else changes.unionByName(anywhere)
         changes = changes.groupBy(entity).agg(F.min("_from").alias("_from"))
     read_back = latest is None
+    rows = latest_rows(spark, view, at.table_uri, version, changes) if read_back else latest.rows
+    online = online_store.online_rows(rows, view, write_micros)
     if latest is not None and not repaired:
         # The run's own rows, counted already: written as they are, with no cache and no count.
         online_count, gone = latest.count, set()
         if online_count:
-            online_store.write_online(online_store.online_rows(latest.rows, view, write_micros), view, at.target)
+            online_store.write_online(online, view, at.target)
     else:
-        rows = latest_rows(spark, view, at.table_uri, version, changes) if read_back else latest.rows
-        online = online_store.online_rows(rows, view, write_micros).persist(StorageLevel.MEMORY_AND_DISK)
+        online = online.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             online_count = online.count()
             gone = set(repaired) - {r["entity_id"] for r in online.select("entity_id").collect()} if repaired else set()
